@@ -1,0 +1,234 @@
+"""Named functions for the irregular cases a rule refers to by name (`special = [...]` in rules/).
+
+Each function receives the bound call (`Work`) with Keras 1 parameter names, before value maps, packs
+and renames run. It declares the Keras 1 parameters it consumes so the loader can prove every
+parameter has an outcome. It either transforms the arguments, adds a note, or raises Refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from kmigrate.diagnostics import Severity
+from kmigrate.spec.pipeline import NOLIT, Refuse, Value, Work
+
+REGISTRY: dict[str, Callable[[Work], None]] = {}
+
+
+def special(name: str, consumes: tuple[str, ...] = ()):
+    def register(fn: Callable[[Work], None]) -> Callable[[Work], None]:
+        fn.consumes = consumes  # type: ignore[attr-defined]
+        fn.special_name = name  # type: ignore[attr-defined]
+        REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def _lit(work: Work, name: str, default=NOLIT):
+    v = work.get(name)
+    if v is None:
+        return work.rule.defaults.get(name, default)
+    return v.lit
+
+
+def _as_tuple(x, n: int):
+    if isinstance(x, int) and not isinstance(x, bool):
+        return (x,) * n
+    if isinstance(x, (tuple, list)) and len(x) == n and all(isinstance(i, int) for i in x):
+        return tuple(x)
+    return None
+
+
+def _data_format_channels_first(work: Work) -> bool | None:
+    """Whether the Keras 1 layer was th-ordered; None when it cannot be known statically."""
+    dim = _lit(work, "dim_ordering", "default")
+    if dim == "default":
+        dim = work.options.default_dim_ordering or work.context.get("default_dim_ordering") or "tf"
+    if dim in ("th", "channels_first"):
+        return True
+    if dim in ("tf", "channels_last"):
+        return False
+    return None
+
+
+def kernel_params(work: Work) -> tuple[str, ...]:
+    """The Keras 1 parameters that hold the kernel size, in spatial order."""
+    rule = work.rule
+    if "kernel_size" in rule.pack:
+        return rule.pack["kernel_size"]
+    return tuple(old for old, new in rule.rename.items() if new == "kernel_size")
+
+
+@special("batch-input-shape", consumes=("batch_input_shape",))
+def batch_input_shape(work: Work) -> None:
+    """Keras 3 layers reject `batch_input_shape`; `input_shape` without the batch axis is the same
+    model (a fixed batch size in Keras 1 only restricted what could be fed)."""
+    v = work.get("batch_input_shape")
+    if v is None:
+        return
+    if work.has("input_shape"):
+        raise Refuse("both `batch_input_shape` and `input_shape` are given")
+    if not v.known or not isinstance(v.lit, (tuple, list)) or not v.lit:
+        raise Refuse("`batch_input_shape` is not a literal tuple, so `input_shape` cannot be derived")
+    if v.lit[0] is not None:
+        work.warn(f"batch size {v.lit[0]} from `batch_input_shape` dropped; Keras 3 layers take "
+                  "`input_shape` (use `keras.Input(batch_shape=...)` to fix the batch size)")
+    i = work.index("batch_input_shape")
+    work.args[i].name = "input_shape"
+    work.args[i].value = Value.of(tuple(v.lit[1:]))
+
+
+@special("conv1d-input-shape", consumes=("input_dim", "input_length"))
+def conv1d_input_shape(work: Work) -> None:
+    """Keras 1 Convolution1D turned a truthy `input_dim` into `input_shape=(input_length, input_dim)`;
+    Keras 3 would read `input_dim=d` as `input_shape=(d,)`, which is wrong for a 1D convolution."""
+    dim, length = work.get("input_dim"), work.get("input_length")
+    if dim is None or (dim.known and not dim.lit):
+        if length is not None:
+            work.pop("input_length")
+            if dim is None:
+                work.warn("`input_length` dropped: Keras 1 ignored it without `input_dim`")
+        if dim is not None:
+            work.pop("input_dim")
+        return
+    if work.has("input_shape"):
+        raise Refuse("`input_dim` together with `input_shape`")
+    length = length or Value(lit=None)
+    if dim.known and length.known:
+        shape = Value.of((length.lit, dim.lit))
+    else:
+        shape = Value(parts=(length, dim), changed=True)
+    i = work.index("input_dim")
+    j = work.index("input_length")
+    first = min(x for x in (i, j) if x >= 0)
+    work.args[first].name, work.args[first].value = "input_shape", shape
+    for name in ("input_dim", "input_length"):
+        work.pop(name)
+
+
+@special("separable-init", consumes=("init",))
+def separable_init(work: Work) -> None:
+    """SeparableConvolution2D's one `init` initialised both kernels."""
+    i = work.index("init")
+    if i < 0:
+        return
+    arg = work.args[i]
+    arg.name = "depthwise_initializer"
+    work.args.insert(i + 1, type(arg)("pointwise_initializer", arg.value, None, False))
+
+
+@special("dilation-strides")
+def dilation_strides(work: Work) -> None:
+    """Keras 3 rejects strides > 1 together with dilation_rate > 1 (Keras 1 TensorFlow did too)."""
+    n = len(kernel_params(work))
+    strides = _as_tuple(_lit(work, "subsample", 1), n) or _as_tuple(_lit(work, "subsample_length", 1), n)
+    rate = _as_tuple(_lit(work, "atrous_rate", 1), n)
+    if strides and rate and max(strides) > 1 and max(rate) > 1:
+        raise Refuse("strides > 1 together with atrous_rate > 1 has no Keras 3 equivalent")
+
+
+@special("theano-same")
+def theano_same(work: Work) -> None:
+    """Theano's 'same' pads k//2 on both sides; TensorFlow's pads the extra at the end. They differ
+    for even kernels and for strides > 1 (keras-facts 2.6), which weights cannot fix."""
+    if _lit(work, "border_mode", "valid") != "same":
+        return
+    dims = kernel_params(work)
+    ks = [_lit(work, d) for d in dims]
+    n = len(dims)
+    strides = None
+    for name in ("subsample", "subsample_length"):
+        if name in work.rule.signature:
+            strides = _as_tuple(_lit(work, name, 1), n)
+    even = [k for k in ks if isinstance(k, int) and k % 2 == 0]
+    strided = strides is not None and max(strides) > 1
+    if even or strided:
+        why = "an even kernel" if even else "strides > 1"
+        work.warn(f"border_mode='same' with {why}: if this model was trained on Theano, Theano padded "
+                  "k//2 on both sides where Keras 3 pads the extra at the end; to reproduce it exactly, "
+                  "use ZeroPadding(k//2 each side) + padding='valid' (+ Cropping to ceil(n/s))")
+
+
+@special("deconv-output-shape", consumes=("output_shape",))
+def deconv_output_shape(work: Work) -> None:
+    """Keras 2 dropped Deconvolution2D's `output_shape`; Keras 3 expresses the same sizes with
+    `output_padding`. Computable only when the input's spatial size is known."""
+    v = work.get("output_shape")
+    if v is None:
+        return
+    work.pop("output_shape")
+    if not v.known or not isinstance(v.lit, (tuple, list)) or len(v.lit) != 4:
+        work.warn("`output_shape` dropped (not a literal 4-tuple): Keras 3 derives the output size "
+                  "as (n-1)*s + k ('valid') or n*s ('same'); add `output_padding` if that differs")
+        return
+    first = _data_format_channels_first(work)
+    out = v.lit[2:] if first else v.lit[1:3]
+    ks = [_lit(work, d) for d in kernel_params(work)]
+    strides = _as_tuple(_lit(work, "subsample", (1, 1)), 2)
+    padding = _lit(work, "border_mode", "valid")
+    in_shape = work.context.get("input_shape")
+    if in_shape is None:
+        shape = work.get("input_shape") or work.get("batch_input_shape")
+        if shape is not None and shape.known and isinstance(shape.lit, (tuple, list)):
+            in_shape = tuple(shape.lit[-3:])
+    n = None
+    if in_shape is not None and first is not None and len(in_shape) == 3:
+        n = in_shape[1:] if first else in_shape[:2]
+    known = (n is not None and None not in n and None not in out and strides
+             and all(isinstance(k, int) for k in ks) and padding in ("valid", "same"))
+    if not known:
+        work.warn(f"`output_shape={tuple(v.lit)!r}` dropped: the input size is not known here; Keras 3 "
+                  "derives the output size as (n-1)*s + k ('valid') or n*s ('same'); add "
+                  "`output_padding` if that differs")
+        return
+    default = [((ni - 1) * s + max(k, s)) if padding == "valid" else ni * s
+               for ni, k, s in zip(n, ks, strides)]
+    if list(out) == default:
+        return
+    pads = [(o - ((ni - 1) * s + k)) if padding == "valid" else (o - (ni - 1) * s - k % 2)
+            for o, ni, k, s in zip(out, n, ks, strides)]
+    if not all(0 <= p < s for p, s in zip(pads, strides)):
+        raise Refuse(f"`output_shape={tuple(v.lit)!r}` is not reachable from input size {tuple(n)} "
+                     f"with kernel {tuple(ks)} and strides {strides}")
+    work.set("output_padding", Value.of(tuple(pads)))
+    work.note(Severity.INFO, f"`output_shape` -> output_padding={tuple(pads)}")
+
+
+@special("zero-padding-2d")
+def zero_padding_2d(work: Work) -> None:
+    """Keras 1 ZeroPadding2D took (top, bottom, left, right) or a dict; Keras 2 wants pairs."""
+    v = work.get("padding")
+    if v is None or not v.known:
+        return
+    p = v.lit
+    if isinstance(p, dict):
+        keys = {"top_pad", "bottom_pad", "left_pad", "right_pad"}
+        if set(p) - keys:
+            raise Refuse(f"`padding` dict has keys other than {sorted(keys)}")
+        p = (p.get("top_pad", 0), p.get("bottom_pad", 0), p.get("left_pad", 0), p.get("right_pad", 0))
+    if isinstance(p, (tuple, list)) and len(p) == 4:
+        v.lit, v.changed = ((p[0], p[1]), (p[2], p[3])), True
+
+
+@special("zero-padding-1d")
+def zero_padding_1d(work: Work) -> None:
+    """Keras 1 ZeroPadding1D also took {'left_pad': a, 'right_pad': b}; Keras 2 wants (a, b)."""
+    v = work.get("padding")
+    if v is None or not v.known or not isinstance(v.lit, dict):
+        return
+    keys = {"left_pad", "right_pad"}
+    if set(v.lit) - keys:
+        raise Refuse(f"`padding` dict has keys other than {sorted(keys)}")
+    v.lit, v.changed = (v.lit.get("left_pad", 0), v.lit.get("right_pad", 0)), True
+
+
+@special("batchnorm-mode", consumes=("mode",))
+def batchnorm_mode(work: Work) -> None:
+    """Only Keras 1 BatchNormalization mode=0 (feature-wise, the default) exists in Keras 2."""
+    v = work.get("mode")
+    if v is None:
+        return
+    if not v.known or v.lit != 0:
+        raise Refuse(f"`mode={v.lit if v.known else '...'}` has no Keras 2 equivalent (only mode=0)")
+    work.pop("mode")
