@@ -54,6 +54,7 @@ class Arg:
     value: Value
     source: str | None  # the Keras 1 parameter this came from as written (None: added by a rule)
     positional: bool = False  # was written positionally
+    comma_from: str | None = None  # a pack ends where its last member was written
 
 
 @dataclass
@@ -202,5 +203,6 @@ def _pack(work: Work, new: str, members: tuple[str, ...]) -> None:
     first = work.index(members[0])
     work.args[first].name = new
     work.args[first].value = packed
+    work.args[first].comma_from = work.args[work.index(members[-1])].source
     for m in members[1:]:
         work.pop(m)

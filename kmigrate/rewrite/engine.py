@@ -1,0 +1,457 @@
+"""Rewrite one module: Keras 1 layer calls, backend dim-ordering calls and Keras 1 import paths.
+
+Collect, then edit: a metadata-aware visitor resolves every call to a qualified name (scope-aware:
+shadowing, aliases, attribute access, star imports), binds its arguments to Keras 1 parameter names
+and runs the shared op pipeline; a plain transformer then applies the plans to the tree, reusing the
+original argument nodes so comments and formatting survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst import MaybeSentinel
+from libcst.helpers import get_full_name_for_node
+from libcst.metadata import (
+    ImportAssignment,
+    MetadataWrapper,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+from kmigrate.diagnostics import Diagnostic, Severity
+from kmigrate.rewrite.literals import literal_of, render_node
+from kmigrate.spec.loader import RuleSet
+from kmigrate.spec.model import TARGET_LAYER_KWARGS, Options, Rule
+from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
+
+SKIP_MARKER = "kmigrate: skip"
+NO_EQUAL_SPACE = dict(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+@dataclass
+class LayerPlan:
+    rule: Rule
+    target: str
+    args: list[Arg]
+    index: dict[str, int]  # Keras 1 parameter -> index of the written argument
+    new_func_name: str | None  # rename the called name/attribute to this (None: keep, it is an alias)
+
+
+@dataclass
+class FunctionPlan:
+    rule: Rule
+    new_name: str
+    first_arg: Any = NOLIT  # new literal for the first argument (the setter), if any
+
+
+@dataclass
+class ImportPlan:
+    rewritten: int = 0
+    total: int = 0
+
+
+@dataclass
+class ModulePlans:
+    calls: dict[cst.Call, LayerPlan | FunctionPlan] = field(default_factory=dict)
+    strings: dict[cst.SimpleString, str] = field(default_factory=dict)
+    attributes: dict[cst.Attribute, cst.BaseExpression] = field(default_factory=dict)
+    renamed_refs: set[cst.CSTNode] = field(default_factory=set)
+    imports: dict[tuple[int, str], ImportPlan] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class Collector(cst.CSTVisitor):
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider, ScopeProvider)
+
+    def __init__(self, ruleset: RuleSet, options: Options, path: str, lines: list[str]) -> None:
+        super().__init__()
+        self.rs = ruleset
+        self.options = options
+        self.path = path
+        self.lines = lines
+        self.plans = ModulePlans()
+        self.layer_modules = ruleset.layer_modules()
+        self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
+        self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
+        self.star_modules: list[str] = []
+        self.getter_targets: set[cst.CSTNode] = set()  # Name targets assigned a dim-ordering getter
+        self.comparisons: list[cst.Comparison] = []
+        self.imports: list[cst.ImportFrom] = []
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def diag(self, node: cst.CSTNode, severity: Severity, rule: str, message: str) -> None:
+        pos = self.get_metadata(PositionProvider, node)
+        self.plans.diagnostics.append(
+            Diagnostic(severity, rule, message, pos.start.line, pos.start.column + 1, self.path))
+
+    def skipped_by_comment(self, node: cst.CSTNode) -> bool:
+        pos = self.get_metadata(PositionProvider, node)
+        return any(SKIP_MARKER in self.lines[i - 1] for i in range(pos.start.line, pos.end.line + 1)
+                   if 0 < i <= len(self.lines))
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        names = {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+        if not names and isinstance(node, cst.Name) and self.star_modules:
+            if self._unbound(node):
+                names = {f"{self.star_modules[0]}.{node.value}"}
+        if len(names) != 1:
+            return None
+        return names.pop()
+
+    def _unbound(self, node: cst.Name) -> bool:
+        scope = self.get_metadata(ScopeProvider, node, None)
+        return scope is not None and not scope[node.value]
+
+    def layer_rule(self, qname: str | None) -> tuple[Rule, str] | None:
+        if not qname or "." not in qname:
+            return None
+        module, cls = qname.rsplit(".", 1)
+        if module not in self.layer_modules:
+            return None
+        rule = self.rs.layer_rule(cls)
+        return (rule, cls) if rule else None
+
+    def import_binding(self, name: cst.Name) -> tuple[cst.ImportFrom, cst.ImportAlias] | None:
+        scope = self.get_metadata(ScopeProvider, name, None)
+        if scope is None:
+            return None
+        for assignment in scope[name.value]:
+            if isinstance(assignment, ImportAssignment) and isinstance(assignment.node, cst.ImportFrom):
+                for alias in assignment.node.names if not isinstance(assignment.node.names, cst.ImportStar) else ():
+                    if (alias.evaluated_alias or alias.evaluated_name) == name.value:
+                        return assignment.node, alias
+        return None
+
+    def source_call(self, node: cst.BaseExpression) -> str | None:
+        """The qualified name of the function whose result this expression certainly is."""
+        if isinstance(node, cst.Call):
+            return self.qualified(node.func)
+        if isinstance(node, cst.Name):
+            scope = self.get_metadata(ScopeProvider, node, None)
+            assignments = list(scope[node.value]) if scope is not None else []
+            if assignments and all(a.node in self.getter_targets for a in assignments):
+                return "keras.backend.image_dim_ordering"
+        return None
+
+    # -- visitors --------------------------------------------------------------------------------
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None:
+            return
+        module = get_full_name_for_node(node.module)
+        if isinstance(node.names, cst.ImportStar):
+            if module in self.layer_modules:
+                self.star_modules.append(module)
+        else:
+            self.imports.append(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Call) and len(node.targets) == 1 \
+                and isinstance(node.targets[0].target, cst.Name):
+            if self.qualified(node.value.func) == "keras.backend.image_dim_ordering":
+                self.getter_targets.add(node.targets[0].target)
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        self.comparisons.append(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        """`keras.layers.convolutional.X` through any alias: drop the module segment Keras 3 lacks."""
+        if not self.module_map:
+            return
+        qname = self.qualified(node)
+        new = self.module_map.get(qname or "")
+        if new and new == qname.rsplit(".", 1)[0]:
+            self.plans.attributes[node] = node.value
+
+    def visit_Call(self, node: cst.Call) -> None:
+        qname = self.qualified(node.func)
+        fn_rule = self.functions.get(qname or "")
+        if fn_rule is not None:
+            if self.options.enabled(fn_rule.id) and not self.skipped_by_comment(node):
+                self.plan_function(node, fn_rule, qname)
+            return
+        found = self.layer_rule(qname)
+        if found is None:
+            return
+        rule, spelling = found
+        if not self.options.enabled(rule.id) or self.skipped_by_comment(node):
+            return
+        try:
+            plan = self.plan_layer(node, rule, spelling)
+        except Refuse as why:
+            self.diag(node, Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")
+            return
+        if plan is not None:
+            self.plans.calls[node] = plan
+            if isinstance(node.func, cst.Name):
+                self.plans.renamed_refs.add(node.func)
+
+    # -- layer calls -----------------------------------------------------------------------------
+    def plan_layer(self, node: cst.Call, rule: Rule, spelling: str) -> LayerPlan | None:
+        for a in node.args:
+            if a.star:
+                raise Refuse(f"`{a.star}` arguments hide which Keras 1 parameters are passed")
+        positional = [a for a in node.args if a.keyword is None]
+        if len(positional) > len(rule.signature):
+            raise Refuse(f"{len(positional)} positional arguments; Keras 1 `{spelling}` takes at most "
+                         f"{len(rule.signature)}")
+        k1 = set(rule.all_params)
+        k2 = set(rule.target_params) | set(TARGET_LAYER_KWARGS)
+        keywords = [a.keyword.value for a in node.args if a.keyword is not None]
+        unknown = [k for k in keywords if k not in k1 and k not in k2]
+        if unknown:
+            raise Refuse(f"unknown keyword `{unknown[0]}` for Keras 1 `{spelling}`")
+        k1_evidence = [k for k in keywords if k in k1 and k not in k2]
+        k2_evidence = [k for k in keywords if k not in k1]
+        if spelling in rule.dual:
+            for dim in rule.kernel_dims:
+                i = rule.signature.index(dim)
+                if i < len(positional):
+                    lit = literal_of(positional[i].value)
+                    if isinstance(lit, int) and not isinstance(lit, bool):
+                        k1_evidence.append(f"integer positional argument {i + 1}, `{dim}`")
+                    elif lit is NOLIT and not k2_evidence:
+                        self.diag(node, Severity.WARNING, rule.id,
+                                  f"{spelling}(...) left as written: positional argument {i + 1} is "
+                                  f"`{dim}` in Keras 1 but `strides` in Keras 2/3 and is not a literal")
+                        return None
+        if k1_evidence and k2_evidence:
+            raise Refuse(f"it mixes Keras 1 ({k1_evidence[0]}) and Keras 2 (`{k2_evidence[0]}`) arguments")
+        if k2_evidence or (spelling in rule.dual and not k1_evidence):
+            return None  # already Keras 2 API
+
+        args: list[Arg] = []
+        index: dict[str, int] = {}
+        for i, a in enumerate(node.args):
+            name = rule.signature[i] if a.keyword is None else a.keyword.value
+            if name in index:
+                raise Refuse(f"`{name}` is given twice")
+            index[name] = i
+            lit = literal_of(a.value)
+            value = Value(lit=lit, payload=i, call=self.source_call(a.value) if lit is NOLIT else None)
+            args.append(Arg(name, value, name, positional=a.keyword is None))
+        work = Work(rule=rule, spelling=spelling, args=args, options=self.options)
+        result = run(work)
+        for severity, message in result.notes:
+            self.diag(node, severity, rule.id, message)
+        new_name = None
+        if isinstance(node.func, cst.Attribute):
+            new_name = result.target
+        elif isinstance(node.func, cst.Name):
+            binding = self.import_binding(node.func)
+            if binding is None or binding[1].asname is None:
+                new_name = result.target
+        return LayerPlan(rule, result.target, result.args, index, new_name)
+
+    # -- backend functions -----------------------------------------------------------------------
+    def plan_function(self, node: cst.Call, rule: Rule, qname: str) -> None:
+        vmap = next(iter(rule.value_maps.values()))
+        first: Any = NOLIT
+        if qname.endswith("set_image_dim_ordering"):
+            if len(node.args) != 1 or node.args[0].keyword is not None and node.args[0].keyword.value != "dim_ordering":
+                self.diag(node, Severity.ERROR, rule.id, "set_image_dim_ordering(...) left as written: "
+                          "expected one argument")
+                return
+            lit = literal_of(node.args[0].value)
+            if lit not in vmap.mapping and lit not in vmap.keep:
+                self.diag(node, Severity.ERROR, rule.id, "set_image_dim_ordering(...) left as written: "
+                          "its argument is not 'th' or 'tf'")
+                return
+            first = vmap.mapping.get(lit, lit)
+        new = rule.names[qname]
+        self.plans.calls[node] = FunctionPlan(rule, new, first)
+        if isinstance(node.func, cst.Name):
+            self.plans.renamed_refs.add(node.func)
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        """Work that needs the whole module seen: compared literals and import bindings."""
+        for rule in self.rs.of_kind("function"):
+            if not self.options.enabled(rule.id):
+                continue
+            vmap = next(iter(rule.value_maps.values()))
+            for comp in self.comparisons:
+                operands = [comp.left] + [t.comparator for t in comp.comparisons]
+                if not any(self.source_call(o) == "keras.backend.image_dim_ordering" for o in operands):
+                    continue
+                for o in operands:
+                    for s in _strings(o):
+                        lit = literal_of(s)
+                        if lit in vmap.mapping:
+                            self.plans.strings[s] = vmap.mapping[lit]
+        for imp in self.imports:
+            for alias in imp.names:
+                bound = alias.evaluated_alias or alias.evaluated_name
+                plan = ImportPlan()
+                scope = self.get_metadata(ScopeProvider, imp, None)
+                if scope is None:
+                    continue
+                for assignment in scope[bound]:
+                    if isinstance(assignment, ImportAssignment) and assignment.node is imp:
+                        for ref in assignment.references:
+                            plan.total += 1
+                            if ref.node in self.plans.renamed_refs:
+                                plan.rewritten += 1
+                self.plans.imports[(id(imp), bound)] = plan
+
+
+def _strings(node: cst.BaseExpression) -> list[cst.SimpleString]:
+    if isinstance(node, cst.SimpleString):
+        return [node]
+    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+        return [e.value for e in node.elements if isinstance(e.value, cst.SimpleString)]
+    return []
+
+
+class Applier(cst.CSTTransformer):
+    """Apply the collected plans; everything not planned is left byte for byte."""
+
+    def __init__(self, plans: ModulePlans, ruleset: RuleSet, options: Options) -> None:
+        super().__init__()
+        self.plans = plans
+        self.rs = ruleset
+        self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
+        self.functions = {q.rsplit(".", 1)[1]: (q, r) for r in ruleset.of_kind("function") for q in r.names}
+
+    def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
+        new = self.plans.strings.get(original)
+        return render_node(new, like=original) if new is not None else updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if original in self.plans.attributes:
+            return updated.value
+        return updated
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        plan = self.plans.calls.get(original)
+        if plan is None:
+            return updated
+        if isinstance(plan, FunctionPlan):
+            args = list(updated.args)
+            if plan.first_arg is not NOLIT:
+                args[0] = args[0].with_changes(value=render_node(plan.first_arg, like=args[0].value))
+            return updated.with_changes(func=_renamed(updated.func, plan.new_name), args=args)
+        return self.emit(plan, updated)
+
+    def emit(self, plan: LayerPlan, call: cst.Call) -> cst.Call:
+        written = list(call.args)
+        out: list[cst.Arg] = []
+        positional_ok = True
+        for i, a in enumerate(plan.args):
+            base = written[plan.index[a.source]] if a.source in plan.index else None
+            node = self.value_node(a.value, written)
+            positional = positional_ok and i < plan.rule.positional and a.positional and base is not None
+            positional_ok = positional
+            if base is not None and a.comma_from in plan.index:
+                base = base.with_changes(comma=written[plan.index[a.comma_from]].comma)
+            if base is None:
+                out.append(cst.Arg(value=node, keyword=cst.Name(a.name), equal=cst.AssignEqual(**NO_EQUAL_SPACE)))
+                continue
+            if positional:
+                out.append(base.with_changes(value=node, keyword=None, equal=MaybeSentinel.DEFAULT))
+            else:
+                equal = base.equal if base.keyword is not None else cst.AssignEqual(**NO_EQUAL_SPACE)
+                out.append(base.with_changes(value=node, keyword=cst.Name(a.name), equal=equal))
+        if written and out:
+            # Whatever ends the call now takes the written call's closing comma (or none); an
+            # argument that was last and moved inward, or a new one, takes a written separator.
+            separator = written[-2].comma if len(written) > 1 else MaybeSentinel.DEFAULT
+            for j, arg in enumerate(out[:-1]):
+                if arg.comma is written[-1].comma:
+                    out[j] = arg.with_changes(comma=separator)
+            own, closing = out[-1].comma, written[-1].comma
+            if closing is MaybeSentinel.DEFAULT or own is MaybeSentinel.DEFAULT:
+                out[-1] = out[-1].with_changes(comma=closing)
+            elif isinstance(own.whitespace_after, cst.ParenthesizedWhitespace) and \
+                    isinstance(closing.whitespace_after, cst.ParenthesizedWhitespace):
+                # keep this argument's own comment, but indent the closing bracket as written
+                ws = own.whitespace_after.with_changes(indent=closing.whitespace_after.indent,
+                                                       last_line=closing.whitespace_after.last_line)
+                out[-1] = out[-1].with_changes(comma=own.with_changes(whitespace_after=ws))
+        func = _renamed(call.func, plan.new_func_name) if plan.new_func_name else call.func
+        return call.with_changes(func=func, args=out)
+
+    def value_node(self, value: Value, written: list[cst.Arg]) -> cst.BaseExpression:
+        if value.parts is not None:
+            return cst.Tuple([cst.Element(self.value_node(p, written)) for p in value.parts])
+        like = written[value.payload].value if value.payload is not None else None
+        if value.changed:
+            return render_node(value.lit, like=like)
+        return like
+
+    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+        if original.relative or original.module is None:
+            return updated
+        module = get_full_name_for_node(original.module)
+        new_module = self.module_map.get(module)
+        if new_module:
+            updated = updated.with_changes(module=cst.parse_expression(new_module))
+        if isinstance(updated.names, cst.ImportStar):
+            return updated
+        names: list[cst.ImportAlias] = []
+        seen: set[str] = set()
+        for alias in updated.names:
+            imported = get_full_name_for_node(alias.name)
+            bound = alias.evaluated_alias or imported
+            target = self._target_name(module, imported)
+            plan = self.plans.imports.get((id(original), bound), ImportPlan())
+            keep_old = target is None or (plan.total and plan.rewritten < plan.total)
+            add_new = target is not None and (plan.rewritten > 0 or plan.total == 0)
+            if alias.asname is not None and keep_old:
+                add_new = False  # one alias cannot name both
+            for name, wanted in ((imported, keep_old), (target, add_new)):
+                if not wanted or name is None:
+                    continue
+                key = f"{name} as {alias.evaluated_alias}" if alias.asname else name
+                if key in seen:
+                    continue
+                seen.add(key)
+                names.append(alias.with_changes(name=cst.Name(name)) if name != imported else alias)
+        if names:
+            names[-1] = names[-1].with_changes(comma=updated.names[-1].comma)
+            for j in range(len(names) - 1):
+                if names[j].comma is MaybeSentinel.DEFAULT or names[j].comma is updated.names[-1].comma:
+                    names[j] = names[j].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        return updated.with_changes(names=names)
+
+    def _target_name(self, module: str, imported: str) -> str | None:
+        """The Keras 2/3 name of an imported Keras 1 name, if it changes."""
+        rule = self.rs.layer_rule(imported)
+        if rule is not None and module in self.rs.layer_modules():
+            target = rule.names[imported]
+            return target if target != imported else None
+        fn = self.functions.get(imported)
+        if fn is not None and fn[0] == f"{module}.{imported}":
+            return fn[1].names[fn[0]]
+        return None
+
+    def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:
+        if not self.module_map:
+            return updated
+        names = []
+        for alias in updated.names:
+            full = get_full_name_for_node(alias.name)
+            new = self.module_map.get(full)
+            names.append(alias.with_changes(name=cst.parse_expression(new)) if new else alias)
+        return updated.with_changes(names=names)
+
+
+def _renamed(func: cst.BaseExpression, name: str) -> cst.BaseExpression:
+    if isinstance(func, cst.Name):
+        return func.with_changes(value=name)
+    if isinstance(func, cst.Attribute):
+        return func.with_changes(attr=func.attr.with_changes(value=name))
+    return func
+
+
+def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
+                   text: str) -> tuple[cst.Module, list[Diagnostic]]:
+    """Rewrite a parsed module; returns the new module and the diagnostics (positions in the input)."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    collector = Collector(ruleset, options, path, text.splitlines())
+    wrapper.visit(collector)
+    plans = collector.plans
+    new = wrapper.module.visit(Applier(plans, ruleset, options))
+    return new, plans.diagnostics
