@@ -127,7 +127,10 @@ def run(work: Work) -> Result:
 
     rule = work.rule
     for param, why in rule.refuse.items():
-        if work.has(param):
+        value = work.get(param)
+        if value is not None and value.known and value.lit is None:
+            work.pop(param)  # the default, spelled out: nothing to carry over
+        elif value is not None:
             raise Refuse(f"`{param}=` {why}")
     for name in rule.special:
         REGISTRY[name](work)

@@ -122,7 +122,8 @@ def separable_init(work: Work) -> None:
 def dilation_strides(work: Work) -> None:
     """Keras 3 rejects strides > 1 together with dilation_rate > 1 (Keras 1 TensorFlow did too)."""
     n = len(kernel_params(work))
-    strides = _as_tuple(_lit(work, "subsample", 1), n) or _as_tuple(_lit(work, "subsample_length", 1), n)
+    name = "subsample" if "subsample" in work.rule.signature else "subsample_length"
+    strides = _as_tuple(_lit(work, name, 1), n)
     rate = _as_tuple(_lit(work, "atrous_rate", 1), n)
     if strides and rate and max(strides) > 1 and max(rate) > 1:
         raise Refuse("strides > 1 together with atrous_rate > 1 has no Keras 3 equivalent")

@@ -1,0 +1,5 @@
+import sys
+
+from kmigrate.cli import main
+
+sys.exit(main())
