@@ -41,8 +41,9 @@ def iter_paths(paths: Iterable[str]) -> Iterator[Path]:
 
 
 def markers(ruleset: RuleSet) -> tuple[bytes, ...]:
-    """Byte strings at least one of which every file that needs a rewrite contains."""
-    return (b"keras",)
+    """Byte strings at least one of which every file that needs a rewrite contains: code names a
+    Keras module to import anything from it; keras.json names its own keys."""
+    return (b"keras",) + tuple(k.encode() for r in ruleset.of_kind("json") for k in r.names)
 
 
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,

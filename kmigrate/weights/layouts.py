@@ -181,3 +181,63 @@ def dense_after_flatten(w: np.ndarray, feature_shape: tuple[int, ...], source: s
     else:  # (s1..sn, c, units) -> (c, s1..sn, units)
         order = (n - 1,) + tuple(range(n - 1)) + (n,)
     return np.transpose(blocks, order).reshape(size, units)
+
+
+def keras1_layouts_matching(kind: str, shapes: list[tuple[int, ...]], filters: int | None,
+                            in_channels: int | None = None,
+                            kernel_size: tuple[int, ...] | None = None) -> list[str]:
+    """The Keras 1 layouts a layer's stored shapes are consistent with (used to detect the layout).
+
+    For `conv1d` the answer is about the Keras version that saved it: 'tf' is the 1.1+ layout
+    (length, 1, in, out), 'th' the 1.0.x layout (out, in, length, 1).
+    `filters` (from the config or the bias length), `in_channels` and `kernel_size` are what is known;
+    None means unknown. An answer with both layouts means the shapes alone cannot decide.
+    """
+    def fits(actual, want) -> bool:
+        return all(w is None or a == w for a, w in zip(actual, want)) and len(actual) == len(want)
+
+    ks = tuple(kernel_size) if kernel_size is not None else None
+    main = shapes[0]
+    found = []
+    for layout in LAYOUTS:
+        if kind == "conv1d":
+            k = ks if ks is not None else (None,)
+            want = ((filters, in_channels) + k + (1,)) if layout == "th" else (k + (1, in_channels, filters))
+        elif kind in ("conv", "deconv2d"):
+            k = ks if ks is not None else (None,) * (len(main) - 2)
+            want = ((filters, in_channels) + k) if layout == "th" else (k + (in_channels, filters))
+        elif kind == "separable":
+            k = ks if ks is not None else (None, None)
+            pw = shapes[1] if len(shapes) > 1 else None
+            want = (None, in_channels) + k if layout == "th" else k + (in_channels, None)
+            pw_want = (filters, None, 1, 1) if layout == "th" else (1, 1, None, filters)
+            if pw is None or not fits(pw, pw_want):
+                continue
+        else:  # no layout
+            return list(LAYOUTS)
+        if fits(main, want):
+            found.append(layout)
+    return found
+
+
+def convert_array(kind: str, role: str, w: np.ndarray, layout: str | None, flip: bool,
+                  dense_permute: tuple | None = None) -> np.ndarray:
+    """One stored Keras 1 weight -> its Keras 2/3 array (`role` is the Keras 1 weight suffix)."""
+    if kind == "conv1d" and role == "W":
+        k = conv1d_kernel(w) if layout == "tf" else conv1d_kernel_keras10(w)
+        return flip_spatial(k, 1) if flip else k
+    if kind == "conv" and role == "W":
+        k = conv_kernel(w, layout)
+        return flip_spatial(k, k.ndim - 2) if flip else k
+    if kind == "deconv2d" and role == "W":
+        k = deconv2d_kernel(w, layout)
+        return flip_spatial(k, 2) if flip else k
+    if kind == "separable" and role == "depthwise_kernel":
+        return separable_depthwise_kernel(w, layout)
+    if kind == "separable" and role == "pointwise_kernel":
+        return separable_pointwise_kernel(w, layout)
+    if kind == "dense" and role == "W" and dense_permute is not None:
+        feature_shape, source, target = dense_permute
+        return dense_after_flatten(w, feature_shape, source, target)
+    # old: (n,) / (in, units)   new: unchanged (biases, BatchNormalization vectors, Dense kernels)
+    return w

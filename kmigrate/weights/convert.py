@@ -1,0 +1,219 @@
+"""Convert a Keras 1 weights file into one Keras 3 loads, proving each layer before the file exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from kmigrate.weights import layouts
+from kmigrate.weights.h5io import (BadInput, K1File, Keras3Writer, iter_output_layers, open_input, read_array,
+                                   read_keras1)
+from kmigrate.weights.plan import LayerPlan, Plan, Settings, make_plan
+
+MARKER = "kmigrate"  # root attribute of converted files: the settings used, as JSON
+
+
+@dataclass
+class LayerRow:
+    old_name: str
+    new_name: str
+    keras1_class: str | None
+    target_class: str | None
+    old_shapes: list[tuple[int, ...]]
+    new_shapes: list[tuple[int, ...]]
+    transform: str
+    max_abs: float | None = None
+    max_rel: float | None = None
+    status: str = "converted"  # converted | verified | failed | weightless | not converted
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConversionReport:
+    input: str
+    output: str | None
+    plan: Plan
+    rows: list[LayerRow]
+    notes: list[str]
+    verified: bool = False
+    ok: bool = True
+    failure: tuple[str, str] | None = None  # (layer, message) of the first failing layer
+
+    @property
+    def name_map(self) -> dict[str, str]:
+        return {r.old_name: r.new_name for r in self.rows if r.old_shapes}
+
+
+def check_output_path(path: str) -> None:
+    """Keras 3 loads legacy files only as *.h5 / *.hdf5, and treats *.weights.h5 as its new format."""
+    low = path.lower()
+    if low.endswith(".weights.h5"):
+        raise BadInput("output name ends with .weights.h5, which Keras 3 reads as its own new format: "
+                       "use a plain .h5 name")
+    if not (low.endswith(".h5") or low.endswith(".hdf5")):
+        raise BadInput("output name must end with .h5 or .hdf5 (Keras 3 picks its loader by suffix)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput(f"output folder {folder} does not exist")
+
+
+def _rows(plan: Plan) -> list[LayerRow]:
+    rows = []
+    for p in plan.layers:
+        status = "weightless" if not p.weights else "converted"
+        if p.refused and not p.weights:
+            status = "not converted"
+        notes = list(p.notes) + ([p.refused] if p.refused else [])
+        rows.append(LayerRow(p.old_name, p.new_name, p.keras1_class, p.target_class,
+                             [w.shape for w in p.weights], [], p.transform, status=status, notes=notes))
+    return rows
+
+
+def inspect_file(path: str, settings: Settings | None = None) -> tuple[K1File, Plan | None, str | None]:
+    """Describe a Keras 1 file; the plan is None (with the reason) when a question stays open."""
+    settings = settings or Settings()
+    settings = Settings(settings.layout, settings.backend, settings.to, settings.model_config, lenient=True)
+    with open_input(path) as h5:
+        k1 = read_keras1(h5)
+    try:
+        return k1, make_plan(k1, settings), None
+    except BadInput as e:
+        where = f"{e.layer}: " if e.layer else ""
+        return k1, None, where + str(e)
+
+
+def _expected_new_shapes(p: LayerPlan) -> list[tuple | None]:
+    """What the Keras 2 config says Keras 3 will build (None where the config does not say)."""
+    cfg = p.keras2_config
+    out: list[tuple | None] = [None] * len(p.weights)
+    if not cfg or p.kind in ("batchnorm",):
+        return out
+    filters = cfg.get("filters", cfg.get("units"))
+    if "b" in p.roles:
+        out[p.roles.index("b")] = (filters,)
+    return out
+
+
+def convert_file(src: str, dst: str, settings: Settings, verify: bool = True,
+                 progress: Callable[[int], None] | None = None) -> ConversionReport:
+    """Convert `src` (never modified) to `dst`. The output appears only if every step succeeds; a failed
+    verification returns a report with ok=False and leaves no file. Bad input raises BadInput."""
+    check_output_path(dst)
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise BadInput("output is the input file; the input is never modified")
+    with open_input(src) as h5:
+        k1 = read_keras1(h5)
+        plan = make_plan(k1, settings)
+        rows = _rows(plan)
+        report = ConversionReport(src, dst, plan, rows, list(plan.notes))
+        fd, tmp = tempfile.mkstemp(prefix=".kmigrate-", suffix=".h5", dir=os.path.dirname(os.path.abspath(dst)))
+        os.close(fd)
+        try:
+            _write(h5, plan, rows, tmp, settings, progress)
+            if verify:
+                with open_input(tmp) as out:
+                    _verify_into(h5, plan, out, report)
+            if not report.ok:
+                os.unlink(tmp)
+                report.output = None
+                return report
+            os.replace(tmp, dst)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    return report
+
+
+def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, progress) -> None:
+    writer = Keras3Writer(tmp)
+    try:
+        for p, row in zip(plan.layers, rows):
+            if not p.weights:
+                continue
+            expected = _expected_new_shapes(p)
+            out = []
+            for w, role, new_name, want in zip(p.weights, p.roles, p.new_weight_names, expected):
+                arr = read_array(h5, w, p.old_name)
+                try:
+                    new = layouts.convert_array(p.kind, role, arr, p.layout, p.flip, p.dense_permute)
+                except ValueError as e:
+                    raise BadInput(str(e), p.old_name) from None
+                if want is not None and tuple(new.shape) != want:
+                    raise BadInput(f"{w.name} converts to shape {new.shape}, the model expects {want}", p.old_name)
+                out.append((new_name, new))
+                row.new_shapes.append(tuple(new.shape))
+                if progress:
+                    progress(arr.nbytes)
+                del arr
+            writer.add_layer(p.new_name, out)
+            del out
+        marker = {"layout": settings.layout, "backend": settings.backend, "to": settings.to,
+                  "layers": {p.new_name: p.old_name for p in plan.layers if p.weights}}
+        writer.close({MARKER: json.dumps(marker).encode("utf8")})
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
+    from kmigrate.weights.verify import check_layer
+
+    rows = {r.old_name: r for r in report.rows}
+    weighted = plan.weighted
+    written = list(iter_output_layers(h5_new))
+    if len(written) != len(weighted):
+        raise BadInput(f"the converted file has {len(written)} layers with weights, the original {len(weighted)}")
+    for i, (p, (new_name, new_ds)) in enumerate(zip(weighted, written)):
+        old = {role: read_array(h5_old, w, p.old_name) for w, role in zip(p.weights, p.roles)}
+        new = {n.split(":")[0]: np.asarray(d[()]) for n, d in new_ds}
+        row = rows[p.old_name]
+        if set(new) != {n.split(":")[0] for n in p.new_weight_names}:
+            report.ok, report.failure = False, (p.old_name, f"converted layer {new_name} has weights {sorted(new)}")
+            row.status = "failed"
+            return
+        try:
+            check = check_layer(p, old, new, seed=i)
+        except Exception as e:  # noqa: BLE001 - a shape TF rejects is a failed conversion, not a crash
+            check = None
+            msg = f"TensorFlow rejected the converted weights: {str(e).splitlines()[0][:200]}"
+        row.max_abs = check.max_abs if check else None
+        row.max_rel = check.max_rel if check else None
+        if check:
+            row.notes.extend(check.notes)
+        if check is None or not check.ok:
+            row.status = "failed"
+            if report.ok:
+                report.ok = False
+                report.failure = (p.old_name, check.message if check else msg)
+        else:
+            row.status = "verified"
+    report.verified = True
+
+
+def verify_files(old: str, new: str, settings: Settings) -> ConversionReport:
+    """Re-run the numerical proof on an existing conversion; settings default to those it recorded."""
+    with open_input(new) as h5n:
+        if MARKER in h5n.attrs:
+            recorded: dict[str, Any] = json.loads(bytes(h5n.attrs[MARKER]).decode("utf8")) \
+                if isinstance(h5n.attrs[MARKER], (bytes, np.bytes_)) else json.loads(h5n.attrs[MARKER])
+            settings = Settings(settings.layout or recorded.get("layout"), settings.backend or recorded.get("backend"),
+                                settings.to or recorded.get("to"), settings.model_config)
+        if "layer_names" not in h5n.attrs:
+            raise BadInput("not a converted weights file (no layer_names)")
+    with open_input(old) as h5o:
+        k1 = read_keras1(h5o)
+        plan = make_plan(k1, settings)
+        rows = _rows(plan)
+        report = ConversionReport(old, new, plan, rows, list(plan.notes))
+        with open_input(new) as h5n:
+            for p, (name, ds) in zip(plan.weighted, iter_output_layers(h5n)):
+                rows_by = {r.old_name: r for r in rows}
+                rows_by[p.old_name].new_shapes = [tuple(d.shape) for _, d in ds]
+            _verify_into(h5o, plan, h5n, report)
+    return report
