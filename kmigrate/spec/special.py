@@ -93,6 +93,15 @@ def conv1d_input_shape(work: Work) -> None:
             work.pop("input_dim")
         return
     if work.has("input_shape"):
+        # A saved Keras 1 config carries both: batch_input_shape and the input_dim/input_length it came
+        # from. When they agree, input_dim/input_length say nothing more.
+        shape = work.get("input_shape")
+        if (shape.known and dim.known and (length is None or length.known)
+                and tuple(shape.lit) == ((length.lit if length else None), dim.lit)[-len(tuple(shape.lit)):]
+                and len(tuple(shape.lit)) == 2):
+            work.pop("input_dim")
+            work.pop("input_length")
+            return
         raise Refuse("`input_dim` together with `input_shape`")
     length = length or Value(lit=None)
     if dim.known and length.known:

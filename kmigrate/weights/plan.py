@@ -242,7 +242,7 @@ def _class_from_name(name: str) -> str | None:
         return "InputLayer"
     for rule in default_ruleset().of_kind("layer"):
         for spelling in rule.names:
-            if spelling.lower() == m.group(1) and spelling not in rule.dual:
+            if spelling.lower() == m.group(1):
                 return spelling
     return None
 
