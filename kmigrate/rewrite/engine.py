@@ -128,7 +128,7 @@ class Collector(cst.CSTVisitor):
 
     def source_call(self, node: cst.BaseExpression) -> str | None:
         """The qualified name of the function whose result this expression certainly is."""
-        if isinstance(node, cst.Call):
+        if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
             return self.qualified(node.func)
         if isinstance(node, cst.Name):
             scope = self.get_metadata(ScopeProvider, node, None)
@@ -167,6 +167,8 @@ class Collector(cst.CSTVisitor):
             self.plans.attributes[node] = node.value
 
     def visit_Call(self, node: cst.Call) -> None:
+        if not isinstance(node.func, (cst.Name, cst.Attribute)):
+            return  # `Layer(...)(x)`: the outer call applies a layer, it does not build one
         qname = self.qualified(node.func)
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:
