@@ -18,7 +18,7 @@ from kmigrate.spec import special as special_mod
 
 COMMON_FILE = "_common.toml"
 RULE_KEYS = {
-    "id", "kind", "summary", "names", "dual", "signature", "defaults", "layer_kwargs",
+    "id", "kind", "summary", "names", "dual", "signature", "keywords", "defaults", "layer_kwargs",
     "target_params", "positional", "kernel_dims", "value_maps", "pack", "rename", "drop", "refuse",
     "explicit", "special", "include",
 }
@@ -170,7 +170,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         if key not in raw:
             raise _err(file, rid, f"missing '{key}'")
     merged = dict(raw)
-    params = set(raw.get("signature", ()))
+    params = set(raw.get("signature", ())) | set(raw.get("keywords", ()))
     if raw.get("layer_kwargs", True):
         params.update(LAYER_KWARGS)
     if kind != "layer":
@@ -204,6 +204,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         names=dict(merged["names"]),
         dual=tuple(merged.get("dual", ())),
         signature=tuple(merged.get("signature", ())),
+        keywords=tuple(merged.get("keywords", ())),
         defaults={k: _tuple(v) for k, v in merged.get("defaults", {}).items()},
         layer_kwargs=bool(merged.get("layer_kwargs", True)),
         target_params=tuple(merged.get("target_params", ())),

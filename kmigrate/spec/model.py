@@ -38,6 +38,7 @@ class Rule:
     names: dict[str, str]  # Keras 1 spelling -> Keras 2/3 name
     dual: tuple[str, ...] = ()  # spellings that are also Keras 2/3 names with another signature
     signature: tuple[str, ...] = ()  # Keras 1 positional order
+    keywords: tuple[str, ...] = ()  # Keras 1 parameters accepted only by keyword (through **kwargs)
     defaults: dict[str, Any] = field(default_factory=dict)  # Keras 1 defaults that matter here
     layer_kwargs: bool = True  # accepts Keras 1 base-layer keyword arguments
     target_params: tuple[str, ...] = ()  # Keras 2 API parameters of the target (checked against Keras 3)
@@ -53,7 +54,7 @@ class Rule:
 
     @property
     def all_params(self) -> tuple[str, ...]:
-        return self.signature + (LAYER_KWARGS if self.layer_kwargs else ())
+        return self.signature + self.keywords + (LAYER_KWARGS if self.layer_kwargs else ())
 
 
 @dataclass(frozen=True)
