@@ -77,6 +77,7 @@ class Collector(cst.CSTVisitor):
         self.layer_modules = ruleset.layer_modules()
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
         self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
+        self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
         self.star_modules: list[str] = []
         self.getter_targets: set[cst.CSTNode] = set()  # Name targets assigned a dim-ordering getter
         self.comparisons: list[cst.Comparison] = []
@@ -170,6 +171,11 @@ class Collector(cst.CSTVisitor):
         if not isinstance(node.func, (cst.Name, cst.Attribute)):
             return  # `Layer(...)(x)`: the outer call applies a layer, it does not build one
         qname = self.qualified(node.func)
+        gone = self.removed.get(qname or "")
+        if gone is not None and self.options.enabled(gone.id):
+            self.diag(node, Severity.WARNING, gone.id, f"`{qname}` does not exist in Keras 3: use "
+                      f"{gone.names[qname]}")
+            return
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:
             if self.options.enabled(fn_rule.id) and not self.skipped_by_comment(node):

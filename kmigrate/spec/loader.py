@@ -24,7 +24,7 @@ RULE_KEYS = {
 }
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
 MAP_KEYS = {"map", "drop", "keep", "refuse", "nonliteral", "calls", "option"}
-KINDS = {"layer", "function", "module", "json"}
+KINDS = {"layer", "function", "module", "json", "removed"}
 
 
 class RuleError(ValueError):

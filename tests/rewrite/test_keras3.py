@@ -107,3 +107,16 @@ def test_rewritten_fixture_builds_the_keras1_layers(case):
         config = layer.get_config()
         for key, value in exp.items():
             assert _matches(value, config.get(key)), (key, value, config.get(key))
+
+
+def test_removed_names_are_really_absent_from_keras3_and_replacements_present():
+    import importlib
+    import re
+
+    for rule in RULES.of_kind("removed"):
+        for old, advice in rule.names.items():
+            module, name = old.rsplit(".", 1)
+            assert not hasattr(importlib.import_module(module), name), old
+            for suggested in re.findall(r"keras\.\w+\.\w+", advice):
+                mod, attr = suggested.rsplit(".", 1)
+                assert hasattr(importlib.import_module(mod), attr), suggested
