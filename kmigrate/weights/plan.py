@@ -57,6 +57,7 @@ class LayerPlan:
     notes: list[str] = field(default_factory=list)  # for the report (warnings and facts)
     unknown: list[str] = field(default_factory=list)  # questions the file leaves open (inspect)
     refused: str | None = None  # why the config was not converted
+    full_padding: bool = False  # Keras 1 border_mode='full': converted as 'valid' after explicit padding
 
     @property
     def transform(self) -> str:
@@ -302,6 +303,8 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
         if k1class == "Lambda":
             p.refused = ("Lambda layer: its function is stored as marshalled bytecode; reported, never "
                          "executed; write it again in the migrated code")
+        elif k1class and k1class not in ("InputLayer",) and default_ruleset().layer_rule(k1class) is None:
+            p.refused = f"custom or unsupported layer class `{k1class}`: reported, not converted"
         elif k1class and config is not None:
             ctx: dict[str, Any] = {}
             if in_shape is not None:
@@ -314,17 +317,17 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
                 p.keras2_config = conv.config
                 p.notes.extend(f"{sev.value}: {msg}" for sev, msg in conv.notes)
             except Refuse as r:
-                p.refused = f"config not converted: {r}"
+                if e.config.get("border_mode") == "full" and layouts.KINDS.get(k1class) in layouts.FLIPPED:
+                    _convert_full(p, e.config, options, ctx)
+                else:
+                    p.refused = f"config not converted: {r}"
         elif k1class:
             rule = default_ruleset().layer_rule(k1class)
             p.target_class = rule.names[k1class] if rule else None
         if k1class == "InputLayer" and e.config.get("batch_input_shape"):
             p.output_shape = tuple(e.config["batch_input_shape"][1:])
         elif p.target_class and p.keras2_config is not None:
-            p.output_shape = output_shape(p.target_class, p.keras2_config, in_shape)
-        if k1class and k1class not in layouts.KINDS and default_ruleset().layer_rule(k1class) is None \
-                and k1class not in ("Lambda", "InputLayer"):
-            p.refused = p.refused or f"custom or unsupported layer class `{k1class}`: reported, not converted"
+            p.output_shape = output_shape(p.target_class, p.keras2_config, _full_padded(p, in_shape))
         # Keras 3 name: a Keras 1 default name becomes the Keras 3 default; a chosen name is kept
         if p.target_class and _keras1_default(e.name, k1class):
             prefix = _snake(p.target_class) if k1class != "InputLayer" else "input_layer"
@@ -348,6 +351,36 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
                      "Reshape/Permute targets, and transposed input arrays")
     return Plan(plans, model_layout, settings, notes + list(k1.dropped and ["dropped " + d for d in k1.dropped]),
                 config is not None)
+
+
+def _convert_full(p: LayerPlan, config: dict[str, Any], options: Options, ctx: dict[str, Any]) -> None:
+    """Theano's border_mode='full' is ZeroPadding(k-1 on each side) + 'valid': the weights are the same."""
+    try:
+        conv = convert_layer_config(p.keras1_class, dict(config, border_mode="valid"), options=options, context=ctx)
+    except Refuse as r:
+        p.refused = f"config not converted: {r}"
+        return
+    p.target_class, p.keras2_config, p.full_padding = conv.target_class, conv.config, True
+    rank = 1 if p.target_class == "Conv1D" else 3 if p.target_class == "Conv3D" else 2
+    ks = _tuple(conv.config["kernel_size"], rank)
+    d = _tuple(conv.config.get("dilation_rate", 1), rank)
+    pads = [di * (k - 1) for k, di in zip(ks, d)]
+    spec = pads[0] if rank == 1 else tuple(pads)
+    p.notes.append(f"border_mode='full' has no Keras 3 padding: build ZeroPadding{rank}D({spec}) + "
+                   f"{p.target_class}(..., padding='valid'); the weights are verified that way")
+
+
+def _full_padded(p: LayerPlan, shape: tuple | None) -> tuple | None:
+    if not p.full_padding or shape is None:
+        return shape
+    cfg = p.keras2_config
+    rank = 1 if p.target_class == "Conv1D" else 3 if p.target_class == "Conv3D" else 2
+    ks = _tuple(cfg["kernel_size"], rank)
+    d = _tuple(cfg.get("dilation_rate", 1), rank)
+    first = cfg.get("data_format") == "channels_first" and rank > 1
+    spatial = shape[1:] if first else shape[:-1]
+    spatial = tuple(None if n is None else n + 2 * di * (k - 1) for n, k, di in zip(spatial, ks, d))
+    return (shape[0],) + spatial if first else spatial + (shape[-1],)
 
 
 def _kernel_size(p: LayerPlan) -> tuple[int, ...] | None:

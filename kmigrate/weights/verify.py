@@ -195,6 +195,9 @@ def _tf_conv(p, xcl, new, k2, first, nsp, backend):
         y = tf.nn.convolution(x, kernel, strides=s, padding=pad, dilations=d).numpy()
         return y + new["bias"] if "bias" in new else y
 
+    if p.full_padding:  # Keras 1 'full' = pad eff-1 on each side, then 'valid'
+        full = [di * (k - 1) for k, di in zip(ks, d)]
+        return run(np.pad(xcl, [(0, 0)] + [(f, f) for f in full] + [(0, 0)]), "VALID"), notes
     if padding == "same" and backend == "theano" and _theano_same_mismatch(n, ks, s, d):
         # Theano padded eff//2 on both sides and Keras 1 cut the end; Keras 3's 'same' cannot say that
         half = [(di * (k - 1) + 1) // 2 for k, di in zip(ks, d)]
