@@ -232,10 +232,12 @@ class Keras3Writer:
     def close(self, extra_attrs: dict[str, bytes] | None = None) -> None:
         f = self._f
         f.attrs["layer_names"] = np.array([n.encode("utf8") for n in self._names], dtype="S")
-        f.attrs["keras_version"] = OUTPUT_KERAS_VERSION
-        f.attrs["backend"] = OUTPUT_BACKEND
+        # fixed-length bytes (np.bytes_): h5py would store plain bytes as a string that reads back as str,
+        # and Keras 2.0.x calls .decode() on these
+        f.attrs["keras_version"] = np.bytes_(OUTPUT_KERAS_VERSION)
+        f.attrs["backend"] = np.bytes_(OUTPUT_BACKEND)
         for k, v in (extra_attrs or {}).items():
-            f.attrs[k] = v
+            f.attrs[k] = np.bytes_(v)
         f.close()
 
     def abort(self) -> None:
