@@ -135,7 +135,9 @@ def dilation_strides(work: Work) -> None:
     strides = _as_tuple(_lit(work, name, 1), n)
     rate = _as_tuple(_lit(work, "atrous_rate", 1), n)
     if strides and rate and max(strides) > 1 and max(rate) > 1:
-        raise Refuse("strides > 1 together with atrous_rate > 1 has no Keras 3 equivalent")
+        raise Refuse("strides > 1 together with atrous_rate > 1 has no Keras 3 equivalent: use strides=1 "
+                     "and follow the layer with MaxPooling(pool_size=1, strides=...) (exact for "
+                     "border_mode='valid')")
 
 
 @special("theano-same")
