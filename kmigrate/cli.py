@@ -123,6 +123,11 @@ def list_rules() -> None:
         click.echo(f"{rule.id:22} {rule.file:18} {rule.summary}")
 
 
+from kmigrate.weights.cli import weights as _weights  # noqa: E402 - attached after the group exists
+
+cli.add_command(_weights)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="kmigrate", standalone_mode=True)

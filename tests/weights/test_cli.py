@@ -315,3 +315,12 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     assert err.startswith(f"kmigrate: error: {src}: convolution2d_1: converted weights do not reproduce Keras 1")
     assert "nothing written" in err
     assert leftovers(tmp_path, {"old.h5"}) == []
+
+
+def test_weights_group_is_attached_to_main_cli(run_cli, tmp_path):
+    code, out, _ = run_cli("weights", "--help")
+    assert code == 0 and "convert" in out and "inspect" in out and "verify" in out
+    bad = tmp_path / "x.h5"
+    bad.write_bytes(b"nope")
+    code, _, err = run_cli("weights", "convert", str(bad), str(tmp_path / "y.h5"))
+    assert code == 2 and err == f"kmigrate: error: {bad}: not an HDF5 file\n"
