@@ -162,6 +162,23 @@ def theano_same(work: Work) -> None:
                   "use ZeroPadding(k//2 each side) + padding='valid' (+ Cropping to ceil(n/s))")
 
 
+@special("theano-same-pool")
+def theano_same_pool(work: Work) -> None:
+    """Theano's 'same' pooling pads differently from TensorFlow's: measured on Keras 1.2.2, every even
+    pool size differs (stride 1 too), and odd pools differ at stride > 1 on even inputs."""
+    if _lit(work, "border_mode", "valid") != "same":
+        return
+    name = "pool_length" if "pool_length" in work.rule.signature else "pool_size"
+    pool = _lit(work, name)
+    sizes = [pool] if isinstance(pool, int) else list(pool) if isinstance(pool, tuple) else []
+    strides = _lit(work, "stride" if "stride" in work.rule.signature else "strides", None)
+    strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides or ()))
+    if any(isinstance(k, int) and k % 2 == 0 for k in sizes) or strided:
+        work.warn("border_mode='same' pooling: if this model was trained on Theano, Theano padded "
+                  "differently (even pool sizes; strides > 1 on even inputs); ZeroPadding + "
+                  "padding='valid' is exact only for average pooling of non-negative inputs; compare predictions")
+
+
 @special("deconv-output-shape", consumes=("output_shape",))
 def deconv_output_shape(work: Work) -> None:
     """Keras 2 dropped Deconvolution2D's `output_shape`; Keras 3 expresses the same sizes with
