@@ -205,9 +205,23 @@ def _check_dataset(d, file_size: int, layer: str) -> None:
                        "an absurd dataset size", layer)
 
 
-def read_array(h5, weight: K1Weight, layer: str) -> np.ndarray:
-    """Read one dataset; damage surfaces as BadInput naming the layer."""
+# Weights larger than this are converted and verified a block of columns at a time (Dense kernels), so
+# memory stays near one block, not one dataset.
+BLOCK_BYTES = 4 << 20
+
+
+def column_blocks(shape: tuple[int, ...], itemsize: int = 4) -> list[slice]:
+    """Column slices of a 2-D weight such that each block stays under BLOCK_BYTES (one block if small)."""
+    rows, cols = shape
+    per = max(1, BLOCK_BYTES // max(1, rows * itemsize))
+    return [slice(a, min(a + per, cols)) for a in range(0, cols, per)]
+
+
+def read_array(h5, weight: K1Weight, layer: str, cols: slice | None = None) -> np.ndarray:
+    """Read one dataset (or a block of its columns); damage surfaces as BadInput naming the layer."""
     try:
+        if cols is not None:
+            return np.asarray(h5[weight.path][:, cols])
         return np.asarray(h5[weight.path][()])
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise BadInput(f"weight {weight.name} cannot be read (truncated or damaged): {_short(e)}", layer) from None
@@ -222,11 +236,19 @@ class Keras3Writer:
         self._f = h5py.File(path, "w")
         self._names: list[str] = []
 
-    def add_layer(self, name: str, weights: list[tuple[str, np.ndarray]]) -> None:
+    def add_layer(self, name: str, weights: list[tuple[str, Any]]) -> None:
+        """`weights`: (name, array) or (name, (shape, blocks)) where blocks yields (column slice, array)
+        for a 2-D weight written a block of columns at a time."""
         g = self._f.create_group(name)
         g.attrs["weight_names"] = np.array([w.encode("utf8") for w, _ in weights], dtype="S")
         for wname, arr in weights:
-            g.create_dataset(wname, data=np.asarray(arr, dtype=np.float32))
+            if isinstance(arr, tuple):
+                shape, blocks = arr
+                ds = g.create_dataset(wname, shape=shape, dtype=np.float32)
+                for cols, block in blocks:
+                    ds[:, cols] = np.asarray(block, dtype=np.float32)
+            else:
+                g.create_dataset(wname, data=np.asarray(arr, dtype=np.float32))
         self._names.append(name)
 
     def close(self, extra_attrs: dict[str, bytes] | None = None) -> None:
