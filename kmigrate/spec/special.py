@@ -175,8 +175,8 @@ def theano_same_pool(work: Work) -> None:
     strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides or ()))
     if any(isinstance(k, int) and k % 2 == 0 for k in sizes) or strided:
         work.warn("border_mode='same' pooling: if this model was trained on Theano, Theano padded "
-                  "differently (even pool sizes; strides > 1 on even inputs); ZeroPadding + "
-                  "padding='valid' is exact only for average pooling of non-negative inputs; compare predictions")
+                  "differently (even pool sizes; strides > 1 on even inputs) and no Keras 3 option "
+                  "reproduces it: compare predictions after converting the weights")
 
 
 @special("deconv-output-shape", consumes=("output_shape",))
