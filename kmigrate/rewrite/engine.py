@@ -61,6 +61,8 @@ class ModulePlans:
     attributes: dict[cst.Attribute, cst.BaseExpression] = field(default_factory=dict)
     renamed_refs: set[cst.CSTNode] = field(default_factory=set)
     imports: dict[tuple[int, str], ImportPlan] = field(default_factory=dict)
+    # names each import binding must provide for the rewritten calls: (name, keeps the `as` alias)
+    import_targets: dict[tuple[int, str], set[tuple[str, bool]]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -250,8 +252,13 @@ class Collector(cst.CSTVisitor):
             new_name = result.target
         elif isinstance(node.func, cst.Name):
             binding = self.import_binding(node.func)
-            if binding is None or binding[1].asname is None:
+            keep_alias = binding is not None and binding[1].asname is not None \
+                and result.target == rule.names[spelling]
+            if not keep_alias:
                 new_name = result.target
+            if binding is not None:
+                key = (id(binding[0]), node.func.value)
+                self.plans.import_targets.setdefault(key, set()).add((result.target, keep_alias))
         return LayerPlan(rule, result.target, result.args, index, new_name)
 
     # -- backend functions -----------------------------------------------------------------------
@@ -403,20 +410,21 @@ class Applier(cst.CSTTransformer):
         for alias in updated.names:
             imported = get_full_name_for_node(alias.name)
             bound = alias.evaluated_alias or imported
+            key = (id(original), bound)
+            plan = self.plans.imports.get(key, ImportPlan())
+            wanted = sorted(self.plans.import_targets.get(key, set()))
             target = self._target_name(module, imported)
-            plan = self.plans.imports.get((id(original), bound), ImportPlan())
-            keep_old = target is None or (plan.total and plan.rewritten < plan.total)
-            add_new = target is not None and (plan.rewritten > 0 or plan.total == 0)
-            if alias.asname is not None and keep_old:
-                add_new = False  # one alias cannot name both
-            for name, wanted in ((imported, keep_old), (target, add_new)):
-                if not wanted or name is None:
-                    continue
-                key = f"{name} as {alias.evaluated_alias}" if alias.asname else name
-                if key in seen:
-                    continue
-                seen.add(key)
-                names.append(alias.with_changes(name=cst.Name(name)) if name != imported else alias)
+            if plan.rewritten < plan.total or (target is None and not wanted):
+                wanted.insert(0, (imported, True))  # still used as written
+            if not wanted and plan.total == 0 and target is not None:
+                wanted = [(target, True)]  # unused: name what Keras 3 has
+            for name, keep_alias in wanted:
+                asname = alias.asname if keep_alias else None
+                if (asname and asname.name.value in seen) or (not asname and name in seen):
+                    continue  # one alias cannot name two things; a name is imported once
+                seen.add(asname.name.value if asname else name)
+                names.append(alias.with_changes(name=cst.Name(name), asname=asname)
+                             if (name, asname) != (imported, alias.asname) else alias)
         if names:
             names[-1] = names[-1].with_changes(comma=updated.names[-1].comma)
             for j in range(len(names) - 1):

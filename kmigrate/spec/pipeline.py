@@ -67,6 +67,7 @@ class Work:
     options: Options
     notes: list[tuple[Severity, str]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)  # consumer facts (e.g. known input shape)
+    target: str | None = None  # set by a special when the Keras 2 name depends on an argument
 
     def index(self, name: str) -> int:
         for i, a in enumerate(self.args):
@@ -149,7 +150,7 @@ def run(work: Work) -> Result:
             if keras1 not in rule.defaults:
                 raise Refuse(f"no Keras 1 default known for `{param}`")
             work.set(param, Value.of(rule.defaults[keras1]))
-    return Result(target=rule.names[work.spelling], args=work.args, notes=work.notes)
+    return Result(target=work.target or rule.names[work.spelling], args=work.args, notes=work.notes)
 
 
 def _keras1_name(rule: Rule, target: str) -> str:

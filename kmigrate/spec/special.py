@@ -261,3 +261,34 @@ def batchnorm_mode(work: Work) -> None:
     if not v.known or v.lit != 0:
         raise Refuse(f"`mode={v.lit if v.known else '...'}` has no Keras 2 equivalent (only mode=0)")
     work.pop("mode")
+
+
+# Keras 1 merge modes and the Keras 2 layer (class, function) that does the same.
+MERGE_MODES = {
+    "concat": ("Concatenate", "concatenate"), "sum": ("Add", "add"), "mul": ("Multiply", "multiply"),
+    "ave": ("Average", "average"), "max": ("Maximum", "maximum"), "dot": ("Dot", "dot"),
+    "cos": ("Dot", "dot"),
+}
+
+
+@special("merge-mode", consumes=("mode", "concat_axis", "dot_axes"))
+def merge_mode(work: Work) -> None:
+    """Keras 1 had one `merge`/`Merge` with a `mode`; Keras 2 has one layer per mode."""
+    mode = work.pop("mode")
+    lit = mode.value.lit if mode is not None else "sum"
+    if lit not in MERGE_MODES:
+        raise Refuse(f"merge mode {lit if mode is None or mode.value.known else '...'!r} has no Keras 2 "
+                     f"layer (known: {', '.join(MERGE_MODES)})")
+    cls, fn = MERGE_MODES[lit]
+    work.target = cls if work.spelling[0].isupper() else fn
+    concat_axis, dot_axes = work.get("concat_axis"), work.get("dot_axes")
+    if lit == "concat" and concat_axis is not None:
+        work.rename("concat_axis", "axis")
+    if lit in ("dot", "cos"):
+        if dot_axes is None:
+            raise Refuse("merge mode 'dot' needs `dot_axes` (Keras 2's Dot has no default axes)")
+        work.rename("dot_axes", "axes")
+        if lit == "cos":
+            work.set("normalize", Value.of(True))
+    for name in ("concat_axis", "dot_axes"):
+        work.pop(name)
