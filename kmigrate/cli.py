@@ -50,9 +50,13 @@ def _work(args: tuple[str, Options, bool]) -> FileResult:
 @click.option("--default-dim-ordering", type=click.Choice(["th", "tf"]), default=None,
               help="What the project's Keras 1 keras.json said: written explicitly into every layer "
                    "that relied on it (Keras 2+ ignores the old keras.json key).")
-def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed, default_dim_ordering) -> None:
+@click.option("--backend", type=click.Choice(["theano", "tensorflow"]), default=None,
+              help="What trained the models: with theano, 'same' padding that Theano computed differently "
+                   "is written as the exact ZeroPadding + 'valid' (+ Cropping) construction.")
+def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed, default_dim_ordering,
+            backend) -> None:
     """Rewrite Keras 1 code in PATHS (files, folders, or - for stdin -> stdout) to the Keras 2 API."""
-    options = Options(default_dim_ordering=default_dim_ordering, only=only or None, skip=skip)
+    options = Options(default_dim_ordering=default_dim_ordering, backend=backend, only=only or None, skip=skip)
     write = not (show_diff or check)
     if paths == ("-",):
         sys.exit(_rewrite_stdin(options))

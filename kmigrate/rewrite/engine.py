@@ -17,6 +17,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import (
     ImportAssignment,
     MetadataWrapper,
+    ParentNodeProvider,
     PositionProvider,
     QualifiedNameProvider,
     ScopeProvider,
@@ -39,6 +40,8 @@ class LayerPlan:
     args: list[Arg]
     index: dict[str, int]  # Keras 1 parameter -> index of the written argument
     new_func_name: str | None  # rename the called name/attribute to this (None: keep, it is an alias)
+    before: list = field(default_factory=list)  # extra layers of an exact construction
+    after: list = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +63,8 @@ class ModulePlans:
     strings: dict[cst.SimpleString, str] = field(default_factory=dict)
     attributes: dict[cst.Attribute, cst.BaseExpression] = field(default_factory=dict)
     renamed_refs: set[cst.CSTNode] = field(default_factory=set)
+    # where a construction's extra layers go: the applying call `Layer(...)(x)` or `model.add(...)` line
+    wraps: dict[cst.CSTNode, cst.Call] = field(default_factory=dict)
     imports: dict[tuple[int, str], ImportPlan] = field(default_factory=dict)
     # names each import binding must provide for the rewritten calls: (name, keeps the `as` alias)
     import_targets: dict[tuple[int, str], set[tuple[str, bool]]] = field(default_factory=dict)
@@ -67,7 +72,7 @@ class ModulePlans:
 
 
 class Collector(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider, ScopeProvider)
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider, ScopeProvider, ParentNodeProvider)
 
     def __init__(self, ruleset: RuleSet, options: Options, path: str, lines: list[str]) -> None:
         super().__init__()
@@ -243,7 +248,9 @@ class Collector(cst.CSTVisitor):
             lit = literal_of(a.value)
             value = Value(lit=lit, payload=i, call=self.source_call(a.value) if lit is NOLIT else None)
             args.append(Arg(name, value, name, positional=a.keyword is None))
-        work = Work(rule=rule, spelling=spelling, args=args, options=self.options)
+        form, anchor = self.form(node)
+        work = Work(rule=rule, spelling=spelling, args=args, options=self.options,
+                    context={"form": form} if form else {})
         result = run(work)
         for severity, message in result.notes:
             self.diag(node, severity, rule.id, message)
@@ -259,7 +266,27 @@ class Collector(cst.CSTVisitor):
             if binding is not None:
                 key = (id(binding[0]), node.func.value)
                 self.plans.import_targets.setdefault(key, set()).add((result.target, keep_alias))
-        return LayerPlan(rule, result.target, result.args, index, new_name)
+                for extra, _ in result.before + result.after:
+                    self.plans.import_targets[key].add((extra, False))
+        if result.before or result.after:
+            self.plans.wraps[anchor] = node
+        return LayerPlan(rule, result.target, result.args, index, new_name, result.before, result.after)
+
+    def form(self, node: cst.Call) -> tuple[str | None, cst.CSTNode | None]:
+        """Where extra layers could go: `Layer(...)(x)` or a `model.add(Layer(...))` statement."""
+        parent = self.get_metadata(ParentNodeProvider, node, None)
+        if isinstance(parent, cst.Call) and parent.func is node and len(parent.args) == 1 \
+                and parent.args[0].keyword is None and not parent.args[0].star:
+            return "functional", parent
+        if isinstance(parent, cst.Arg) and parent.keyword is None and not parent.star:
+            add = self.get_metadata(ParentNodeProvider, parent, None)
+            expr = self.get_metadata(ParentNodeProvider, add, None) if add is not None else None
+            line = self.get_metadata(ParentNodeProvider, expr, None) if expr is not None else None
+            if isinstance(add, cst.Call) and isinstance(add.func, cst.Attribute) and add.func.attr.value == "add" \
+                    and len(add.args) == 1 and isinstance(expr, cst.Expr) \
+                    and isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+                return "sequential", line
+        return None, None
 
     # -- backend functions -----------------------------------------------------------------------
     def plan_function(self, node: cst.Call, rule: Rule, qname: str) -> None:
@@ -326,6 +353,7 @@ class Applier(cst.CSTTransformer):
     def __init__(self, plans: ModulePlans, ruleset: RuleSet, options: Options) -> None:
         super().__init__()
         self.plans = plans
+        self.extras: dict[cst.Call, tuple[list[cst.Call], list[cst.Call]]] = {}
         self.rs = ruleset
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
         self.functions = {q.rsplit(".", 1)[1]: (q, r) for r in ruleset.of_kind("function") for q in r.names}
@@ -340,6 +368,17 @@ class Applier(cst.CSTTransformer):
         return updated
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        wrapped = self.plans.wraps.get(original)
+        if wrapped is not None:  # `Layer(...)(x)` -> `Crop(...)(Layer(...)(Pad(...)(x)))`
+            before, after = self.extras[wrapped]
+            arg = updated.args[0]
+            value = arg.value
+            for layer in before:
+                value = cst.Call(func=layer, args=[cst.Arg(value)])
+            result: cst.BaseExpression = updated.with_changes(args=[arg.with_changes(value=value)])
+            for layer in after:
+                result = cst.Call(func=layer, args=[cst.Arg(result)])
+            return result
         plan = self.plans.calls.get(original)
         if plan is None:
             return updated
@@ -348,10 +387,30 @@ class Applier(cst.CSTTransformer):
             if plan.first_arg is not NOLIT:
                 args[0] = args[0].with_changes(value=render_node(plan.first_arg, like=args[0].value))
             return updated.with_changes(func=_renamed(updated.func, plan.new_name), args=args)
-        return self.emit(plan, updated)
+        return self.emit(original, plan, updated)
 
-    def emit(self, plan: LayerPlan, call: cst.Call) -> cst.Call:
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
+                                  updated: cst.SimpleStatementLine):
+        wrapped = self.plans.wraps.get(original)
+        if wrapped is None:
+            return updated
+        before, after = self.extras[wrapped]
+        add_call = updated.body[0].value
+
+        def line(layer: cst.Call) -> cst.SimpleStatementLine:
+            arg = add_call.args[0].with_changes(value=layer)
+            return updated.with_changes(body=[updated.body[0].with_changes(value=add_call.with_changes(args=[arg]))],
+                                        leading_lines=())
+        lines = [line(layer) for layer in before] + [updated.with_changes(leading_lines=())] + \
+            [line(layer) for layer in after]
+        lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
+        return cst.FlattenSentinel(lines)
+
+    def emit(self, original: cst.Call, plan: LayerPlan, call: cst.Call) -> cst.Call:
         written = list(call.args)
+        if plan.before or plan.after:
+            self.extras[original] = ([self.extra_layer(call.func, *b, written) for b in plan.before],
+                                     [self.extra_layer(call.func, *a, written) for a in plan.after])
         out: list[cst.Arg] = []
         positional_ok = True
         for i, a in enumerate(plan.args):
@@ -387,6 +446,13 @@ class Applier(cst.CSTTransformer):
                 out[-1] = out[-1].with_changes(comma=own.with_changes(whitespace_after=ws))
         func = _renamed(call.func, plan.new_func_name) if plan.new_func_name else call.func
         return call.with_changes(func=func, args=out)
+
+    def extra_layer(self, func: cst.BaseExpression, cls: str, kwargs: dict, written: list[cst.Arg]) -> cst.Call:
+        """`ZeroPadding2D(padding=..., data_format=...)`, spelled like the call it accompanies."""
+        name = func.with_changes(attr=cst.Name(cls)) if isinstance(func, cst.Attribute) else cst.Name(cls)
+        args = [cst.Arg(value=self.value_node(v, written), keyword=cst.Name(k), equal=cst.AssignEqual(**NO_EQUAL_SPACE))
+                for k, v in kwargs.items()]
+        return cst.Call(func=name, args=args)
 
     def value_node(self, value: Value, written: list[cst.Arg]) -> cst.BaseExpression:
         if value.parts is not None:

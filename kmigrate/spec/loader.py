@@ -117,8 +117,8 @@ def _merge(group: dict[str, Any], rule: dict[str, Any], params: set[str]) -> dic
         elif isinstance(gval, dict):
             gval = {k: v for k, v in gval.items() if k in params}
             out[key] = {**gval, **(rval or {})}
-        elif isinstance(gval, list):
-            out[key] = list(gval) + [x for x in (rval or []) if x not in gval]
+        elif isinstance(gval, list):  # a rule that names a group's entry sets its place in the order
+            out[key] = [x for x in gval if x not in (rval or [])] + list(rval or [])
         elif rval is None:
             out[key] = gval
     return out

@@ -62,6 +62,7 @@ class Options:
     """User choices that change what a rewrite emits."""
 
     default_dim_ordering: str | None = None  # "th" | "tf": what `dim_ordering='default'` meant
+    backend: str | None = None  # "theano" | "tensorflow": what trained the model (Theano padded 'same' its own way)
     only: frozenset[str] | None = None
     skip: frozenset[str] = frozenset()
 

@@ -68,6 +68,9 @@ class Work:
     notes: list[tuple[Severity, str]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)  # consumer facts (e.g. known input shape)
     target: str | None = None  # set by a special when the Keras 2 name depends on an argument
+    # extra layers around this one (an exact construction): (Keras 2 class, {param: Value})
+    before: list[tuple[str, dict[str, "Value"]]] = field(default_factory=list)
+    after: list[tuple[str, dict[str, "Value"]]] = field(default_factory=list)
 
     def index(self, name: str) -> int:
         for i, a in enumerate(self.args):
@@ -120,6 +123,8 @@ class Result:
     target: str
     args: list[Arg]
     notes: list[tuple[Severity, str]]
+    before: list[tuple[str, dict[str, Value]]] = field(default_factory=list)
+    after: list[tuple[str, dict[str, Value]]] = field(default_factory=list)
 
 
 def run(work: Work) -> Result:
@@ -150,7 +155,8 @@ def run(work: Work) -> Result:
             if keras1 not in rule.defaults:
                 raise Refuse(f"no Keras 1 default known for `{param}`")
             work.set(param, Value.of(rule.defaults[keras1]))
-    return Result(target=work.target or rule.names[work.spelling], args=work.args, notes=work.notes)
+    return Result(target=work.target or rule.names[work.spelling], args=work.args, notes=work.notes,
+                  before=work.before, after=work.after)
 
 
 def _keras1_name(rule: Rule, target: str) -> str:

@@ -140,26 +140,117 @@ def dilation_strides(work: Work) -> None:
                      "border_mode='valid')")
 
 
-@special("theano-same")
-def theano_same(work: Work) -> None:
-    """Theano's 'same' pads k//2 on both sides; TensorFlow's pads the extra at the end. They differ
-    for even kernels and for strides > 1 (keras-facts 2.6), which weights cannot fix."""
-    if _lit(work, "border_mode", "valid") != "same":
+@special("theano-padding")
+def theano_padding(work: Work) -> None:
+    """Keras 1 padding that Keras 3's `padding=` cannot say, written as the exact construction.
+
+    'full' (Theano only) is ZeroPadding(k-1 each side) + 'valid'. Theano's 'same' padded k//2 on both
+    sides and cropped the end, where TensorFlow pads the extra at the end: they differ for even
+    kernels and strides > 1 (keras-facts 2.6, measured on Keras 1.2.2), and no weights can fix it.
+    The construction needs a place for the extra layers, which the consumer gives as context['form']
+    ("functional" or "sequential"); elsewhere 'full' is refused by its value map and Theano 'same'
+    gets a warning or, when the model is known to be Theano-trained, an error.
+    """
+    mode = _lit(work, "border_mode", "valid")
+    if mode not in ("full", "same"):
         return
     dims = kernel_params(work)
     ks = [_lit(work, d) for d in dims]
     n = len(dims)
-    strides = None
-    for name in ("subsample", "subsample_length"):
-        if name in work.rule.signature:
-            strides = _as_tuple(_lit(work, name, 1), n)
-    even = [k for k in ks if isinstance(k, int) and k % 2 == 0]
-    strided = strides is not None and max(strides) > 1
-    if even or strided:
-        why = "an even kernel" if even else "strides > 1"
-        work.warn(f"border_mode='same' with {why}: if this model was trained on Theano, Theano padded "
-                  "k//2 on both sides where Keras 3 pads the extra at the end; to reproduce it exactly, "
-                  "use ZeroPadding(k//2 each side) + padding='valid' (+ Cropping to ceil(n/s))")
+    stride_name = "subsample" if "subsample" in work.rule.signature else "subsample_length"
+    strides = _as_tuple(_lit(work, stride_name, 1), n)
+    form = work.context.get("form")
+    if not all(isinstance(k, int) for k in ks) or strides is None:
+        return
+    if mode == "full":
+        if form is not None and work.rule.id not in ("deconv2d", "separable-conv2d"):
+            _construct(work, [(k - 1, k - 1) for k in ks], None)
+        return
+    even = any(k % 2 == 0 for k in ks)
+    if not (even or max(strides) > 1):
+        return
+    recipe = ("Theano padded k//2 on both sides where Keras 3 pads the extra at the end; the exact "
+              "equivalent is ZeroPadding(k//2 each side) + padding='valid' (+ Cropping the end to ceil(n/s))")
+    if work.options.backend != "theano":
+        if work.options.backend is None:
+            work.warn(f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: if this model "
+                      f"was trained on Theano, {recipe}; pass --backend theano to emit it")
+        return
+    if work.rule.id == "separable-conv2d":
+        return  # TensorFlow-only in Keras 1: never Theano-trained
+    if work.rule.id == "deconv2d":
+        # Theano's 'same' transposed convolution is the full 'valid' one with k//2 cropped from the
+        # start and the rest beyond n*s from the end (measured on Keras 1.2.2: k=3, s=2).
+        crops = [(k // 2, k - s - k // 2) for k, s in zip(ks, strides)]
+        if any(b < 0 for _, b in crops):
+            raise Refuse(f"Theano-trained border_mode='same' with kernel {tuple(ks)} and strides {strides}: "
+                         "no exact Keras 3 construction is known; check its predictions after converting")
+        if form is None:
+            raise Refuse(f"Theano-trained border_mode='same': the exact equivalent is padding='valid' + "
+                         f"Cropping2D({tuple(crops)}); write the layer as `model.add(...)` or `Layer(...)(x)` "
+                         "so the construction can be emitted")
+        _construct(work, None, crops)
+        return
+    crops = []
+    for k, s in zip(ks, strides):
+        if k % 2:
+            crops.append(0)  # odd kernel: ZeroPadding(k//2) + 'valid' already gives ceil(n/s)
+        elif s == 1:
+            crops.append(1)
+        else:
+            crops.append(None)  # depends on the parity of the input length
+    if None in crops:
+        size = _spatial_input(work)
+        if size is None:
+            raise Refuse(f"Theano-trained border_mode='same' with an even kernel and strides > 1: {recipe}, "
+                         "and the crop depends on the input size, which is not known here")
+        crops = [c if c is not None else (1 if ni % 2 == 0 else 0) for c, ni in zip(crops, size)]
+    if form is None:
+        raise Refuse(f"Theano-trained border_mode='same': {recipe}; write the layer as "
+                     "`model.add(...)` or `Layer(...)(x)` so the construction can be emitted")
+    _construct(work, [(k // 2, k // 2) for k in ks], [(0, c) for c in crops])
+
+
+def _spatial_input(work: Work):
+    shape = work.get("input_shape") or work.get("batch_input_shape")
+    if shape is None or not shape.known or not isinstance(shape.lit, tuple):
+        return work.context.get("spatial_input")
+    dims = len(kernel_params(work))
+    full = shape.lit[1:] if work.has("batch_input_shape") and not work.has("input_shape") else shape.lit
+    if dims == 1:
+        return (full[0],)
+    first = _data_format_channels_first(work)
+    if first is None:
+        return None
+    return tuple(full[1:] if first else full[:-1])
+
+
+def _pairs_value(pairs):
+    return Value.of(pairs[0] if len(pairs) == 1 else tuple(pairs))
+
+
+def _construct(work: Work, pads, crops) -> None:
+    """Pad explicitly, convolve 'valid', crop the end: the layer's weights are unchanged."""
+    n = len(pads or crops)
+    first = _data_format_channels_first(work)
+    fmt = {} if n == 1 or work.get("dim_ordering") is None and work.options.default_dim_ordering is None \
+        else {"data_format": Value.of("channels_first" if first else "channels_last")}
+    if pads:
+        pad_args = {"padding": _pairs_value(pads), **fmt}
+        for name in ("input_shape", "batch_input_shape"):  # the first layer of a model takes the input shape
+            v = work.pop(name)
+            if v is not None:
+                pad_args[name] = v.value
+        work.before.append((f"ZeroPadding{n}D", pad_args))
+    if crops and any(a or b for a, b in crops):
+        work.after.append((f"Cropping{n}D", {"cropping": _pairs_value(crops), **fmt}))
+    border = work.get("border_mode")
+    if border is not None:
+        border.lit, border.changed = "valid", True
+    else:
+        work.set("border_mode", Value.of("valid"))
+    work.note(Severity.INFO, "border_mode written as the exact construction "
+              + (f"ZeroPadding{n}D + " if pads else "") + "'valid'" + (f" + Cropping{n}D" if work.after else ""))
 
 
 @special("theano-same-pool")
@@ -174,9 +265,13 @@ def theano_same_pool(work: Work) -> None:
     strides = _lit(work, "stride" if "stride" in work.rule.signature else "strides", None)
     strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides or ()))
     if any(isinstance(k, int) and k % 2 == 0 for k in sizes) or strided:
-        work.warn("border_mode='same' pooling: if this model was trained on Theano, Theano padded "
-                  "differently (even pool sizes; strides > 1 on even inputs) and no Keras 3 option "
-                  "reproduces it: compare predictions after converting the weights")
+        why = ("Theano padded 'same' pooling differently (even pool sizes; strides > 1 on even inputs) and "
+               "no Keras 3 option or construction reproduces it")
+        if work.options.backend == "theano":
+            raise Refuse(f"Theano-trained border_mode='same' pooling: {why}")
+        if work.options.backend is None:
+            work.warn(f"border_mode='same' pooling: if this model was trained on Theano, {why}: compare "
+                      "predictions after converting the weights")
 
 
 @special("deconv-output-shape", consumes=("output_shape",))

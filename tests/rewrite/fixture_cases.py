@@ -30,6 +30,16 @@ class Case:
         return self.before == self.after
 
     @property
+    def options(self):
+        """Options from an optional `<case>.args` file (`--backend theano`, `--default-dim-ordering th`)."""
+        from kmigrate.spec.model import Options
+
+        path = self.before.parent / f"{self.name}.args"
+        words = path.read_text().split() if path.exists() else []
+        kw = {w[2:].replace("-", "_"): v for w, v in zip(words[::2], words[1::2])}
+        return Options(**kw)
+
+    @property
     def expected_diagnostics(self) -> list[str]:
         path = self.before.parent / f"{self.name}.diagnostics"
         return path.read_text().splitlines() if path.exists() else []

@@ -14,7 +14,7 @@ CASES = cases()
 
 def _rewrite(case, text):
     fn = rewrite_keras_json if case.before.suffix == ".json" else rewrite_source
-    return fn(text, case.label)
+    return fn(text, case.label, case.options)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -28,7 +28,7 @@ def test_rewrite_matches_expected(case):
 def test_expected_output_parses_and_is_a_fixed_point(case):
     after = case.after.read_text()
     ast.parse(after)
-    again, diags = rewrite_source(after, case.label)
+    again, diags = rewrite_source(after, case.label, case.options)
     assert again == after
     # a second run only repeats what the first run refused, never something new
     errors = {d.message for d in diags}
