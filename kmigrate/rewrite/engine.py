@@ -118,9 +118,7 @@ class Collector(cst.CSTVisitor):
         if not qname or "." not in qname:
             return None
         module, cls = qname.rsplit(".", 1)
-        if module not in self.layer_modules:
-            return None
-        rule = self.rs.layer_rule(cls)
+        rule = self.rs.rule_for(module, cls)
         return (rule, cls) if rule else None
 
     def import_binding(self, name: cst.Name) -> tuple[cst.ImportFrom, cst.ImportAlias] | None:
@@ -180,8 +178,7 @@ class Collector(cst.CSTVisitor):
         qname = self.qualified(node.func)
         gone = self.removed.get(qname or "")
         if gone is not None and self.options.enabled(gone.id):
-            self.diag(node, Severity.WARNING, gone.id, f"`{qname}` does not exist in Keras 3: use "
-                      f"{gone.names[qname]}")
+            self.diag(node, Severity.WARNING, gone.id, f"`{qname}` does not exist in Keras 3: {gone.names[qname]}")
             return
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:
@@ -500,8 +497,8 @@ class Applier(cst.CSTTransformer):
 
     def _target_name(self, module: str, imported: str) -> str | None:
         """The Keras 2/3 name of an imported Keras 1 name, if it changes."""
-        rule = self.rs.layer_rule(imported)
-        if rule is not None and module in self.rs.layer_modules():
+        rule = self.rs.rule_for(module, imported)
+        if rule is not None:
             target = rule.names[imported]
             return target if target != imported else None
         fn = self.functions.get(imported)

@@ -18,7 +18,7 @@ from kmigrate.spec import special as special_mod
 
 COMMON_FILE = "_common.toml"
 RULE_KEYS = {
-    "id", "kind", "summary", "names", "dual", "signature", "keywords", "defaults", "layer_kwargs",
+    "id", "kind", "summary", "names", "dual", "modules", "signature", "keywords", "defaults", "layer_kwargs",
     "target_params", "positional", "kernel_dims", "value_maps", "pack", "rename", "drop", "refuse",
     "explicit", "special", "include",
 }
@@ -57,6 +57,13 @@ class RuleSet:
 
     def layer_rule(self, class_name: str) -> Rule | None:
         return self.by_name.get(class_name)
+
+    def rule_for(self, module: str, name: str) -> Rule | None:
+        """The rule for `name` imported from `module`, if that is where the rule's names live."""
+        rule = self.by_name.get(name)
+        if rule is None:
+            return None
+        return rule if module in (rule.modules or self.layer_modules()) else None
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -203,6 +210,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         summary=merged["summary"],
         names=dict(merged["names"]),
         dual=tuple(merged.get("dual", ())),
+        modules=tuple(merged.get("modules", ())),
         signature=tuple(merged.get("signature", ())),
         keywords=tuple(merged.get("keywords", ())),
         defaults={k: _tuple(v) for k, v in merged.get("defaults", {}).items()},

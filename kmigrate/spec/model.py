@@ -37,6 +37,7 @@ class Rule:
     summary: str
     names: dict[str, str]  # Keras 1 spelling -> Keras 2/3 name
     dual: tuple[str, ...] = ()  # spellings that are also Keras 2/3 names with another signature
+    modules: tuple[str, ...] = ()  # where the names are imported from (default: the Keras layer modules)
     signature: tuple[str, ...] = ()  # Keras 1 positional order
     keywords: tuple[str, ...] = ()  # Keras 1 parameters accepted only by keyword (through **kwargs)
     defaults: dict[str, Any] = field(default_factory=dict)  # Keras 1 defaults that matter here

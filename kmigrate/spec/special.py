@@ -387,3 +387,13 @@ def merge_mode(work: Work) -> None:
             work.set("normalize", Value.of(True))
     for name in ("concat_axis", "dot_axes"):
         work.pop(name)
+
+
+@special("regularizer-defaults")
+def regularizer_defaults(work: Work) -> None:
+    """Keras 1's l1l2()/activity_l1l2() defaulted both factors to 0.01 and WeightRegularizer to 0;
+    Keras 3's L1L2 defaults to 0: write the Keras 1 value out."""
+    default = 0.0 if work.spelling in ("WeightRegularizer", "ActivityRegularizer") else 0.01
+    for name in ("l1", "l2"):
+        if not work.has(name):
+            work.set(name, Value.of(default))

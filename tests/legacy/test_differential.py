@@ -22,14 +22,6 @@ K2 = {r["id"]: r for r in json.loads((CALLS / "calls.json").read_text()) if not 
 K1 = {r["id"]: r for r in json.loads((CALLS / "calls_k1.json").read_text()) if not r.get("header")}
 PRELUDE = ("from keras.layers import *\nfrom keras.regularizers import l1, l2, l1l2, activity_l2\n"
            "from keras.constraints import maxnorm, nonneg, unitnorm\n")
-# What the `regularizers-constraints` warnings tell the user to write instead (for building only).
-KERAS3_SPELLING = {
-    "l1l2": lambda l1=0.0, l2=0.0: keras.regularizers.L1L2(l1, l2),
-    "activity_l2": keras.regularizers.l2,
-    "maxnorm": lambda m=2, axis=0: keras.constraints.MaxNorm(m, axis),
-    "nonneg": keras.constraints.NonNeg,
-    "unitnorm": lambda axis=0: keras.constraints.UnitNorm(axis),
-}
 # Why kmigrate may leave a call as written; anything else is a failure.
 REFUSALS = ("`border_mode='full'`", "strides > 1 together with atrous_rate", "it mixes Keras 1",
             "`weights=`", "is given twice", "positional arguments; Keras 1", "unknown keyword",
@@ -46,9 +38,8 @@ def _norm(v):
 
 
 def _build(source: str, k1: dict):
-    namespace = dict(KERAS3_SPELLING)
-    exec("from keras.layers import *\nfrom keras.regularizers import l1, l2", namespace)
-    exec(compile(source.split("\n", 3)[3], "<call>", "exec"), namespace)
+    namespace: dict = {}
+    exec(compile(source, "<call>", "exec"), namespace)  # the whole rewrite, imports included
     layer = namespace["layer"]
     shape = k1["call_input_shape"] or k1["layer_batch_input_shape"][1:]
     out = layer(keras.Input(shape=tuple(shape)))

@@ -8,6 +8,7 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "code"
 EXPECT = re.compile(r"^\s*# expect: (\{.*\})\s*$")
 LEFT = re.compile(r"^\s*# expect: left\b")
+EXPECT_OBJECT = re.compile(r"^\s*# expect-object: (\{.*\})\s*$")
 
 
 @dataclass

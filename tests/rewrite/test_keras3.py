@@ -13,7 +13,7 @@ import keras  # the test environment installs it: this suite never skips
 from kmigrate.spec.loader import default_ruleset
 from kmigrate.spec.model import TARGET_LAYER_KWARGS
 
-from .fixture_cases import LEFT, cases, expectations
+from .fixture_cases import EXPECT_OBJECT, LEFT, cases, expectations
 
 RULES = default_ruleset()
 LAYER_RULES = [r for r in RULES.rules if r.kind == "layer"]
@@ -30,20 +30,26 @@ def _targets(rule):
     return targets
 
 
-def _params(target):
-    cls = getattr(keras.layers, target, None) or getattr(keras.models, target)
+def _params(target, rule=None):
+    import importlib
+
+    modules = [importlib.import_module(m) for m in (rule.modules if rule else ())] or [keras.layers, keras.models]
+    cls = next(getattr(m, target) for m in modules if hasattr(m, target))
     if cls is keras.Model:  # Model(...) dispatches to the functional model's constructor
         x = keras.Input((1,))
         cls = type(keras.Model(x, x))
-    if not isinstance(cls, type):  # concatenate(inputs, axis, **kwargs) passes kwargs to its layer
+    if not isinstance(cls, type) and hasattr(keras.layers, target):
+        # concatenate(inputs, axis, **kwargs) passes kwargs to its layer
         layer = getattr(keras.layers, target[0].upper() + target[1:])
         return list(inspect.signature(cls).parameters) + _params(layer.__name__)
+    if not isinstance(cls, type):
+        return list(inspect.signature(cls).parameters)
     return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
 
 
 @pytest.mark.parametrize("rule", LAYER_RULES, ids=lambda r: r.id)
 def test_targets_and_their_parameters_exist_in_keras3(rule):
-    params = {t: _params(t) for t in _targets(rule)}
+    params = {t: _params(t, rule) for t in _targets(rule)}
     emitted = set(rule.target_params) | set(rule.rename.values()) | set(rule.pack) | set(rule.explicit)
     for p in emitted:
         assert p in TARGET_LAYER_KWARGS or any(p in ps for ps in params.values()), f"no target takes {p}"
@@ -91,6 +97,8 @@ def _built_layers(source: str) -> list:
 
 
 def _matches(expected, actual) -> bool:
+    if isinstance(expected, float) and isinstance(actual, float):
+        return abs(expected - actual) <= 1e-7 * max(1.0, abs(expected))  # Keras 3 stores float32
     if isinstance(expected, str) and isinstance(actual, dict):
         return actual.get("class_name") == expected
     if isinstance(expected, list):
@@ -139,3 +147,30 @@ def test_removed_names_are_really_absent_from_keras3_and_replacements_present():
             for suggested in re.findall(r"keras\.\w+\.\w+", advice):
                 mod, attr = suggested.rsplit(".", 1)
                 assert hasattr(importlib.import_module(mod), attr), suggested
+
+
+OBJECT_CASES = [c for c in cases() if c.after.suffix == ".py"
+                and any(EXPECT_OBJECT.match(line) for line in c.after.read_text().splitlines())]
+assert OBJECT_CASES, "the regularizer and constraint fixtures state their Keras 1 meaning"
+
+
+@pytest.mark.parametrize("case", OBJECT_CASES, ids=lambda c: c.id)
+def test_rewritten_objects_carry_the_keras1_configuration(case):
+    """Regularizers and constraints: `# expect-object:` states the Keras 1 meaning of the next line."""
+    source = case.after.read_text()
+    namespace: dict = {}
+    exec(compile(source, str(case.after), "exec"), namespace)  # trusted test data
+    lines = source.splitlines()
+    checked = 0
+    for i, line in enumerate(lines):
+        m = EXPECT_OBJECT.match(line)
+        if not m:
+            continue
+        exp = dict(__import__("json").loads(m.group(1)))
+        obj = namespace[lines[i + 1].split("=")[0].strip()]
+        assert type(obj).__name__ == exp.pop("class")
+        config = obj.get_config()
+        for key, value in exp.items():
+            assert _matches(value, config.get(key)), (key, value, config.get(key))
+        checked += 1
+    assert checked
