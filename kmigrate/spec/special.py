@@ -174,7 +174,7 @@ def theano_padding(work: Work) -> None:
     if work.options.backend != "theano":
         if work.options.backend is None:
             work.warn(f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: if this model "
-                      f"was trained on Theano, {recipe}; pass --backend theano to emit it")
+                      f"was trained on Theano, {recipe}; `kmigrate rewrite --backend theano` emits it")
         return
     if work.rule.id == "separable-conv2d":
         return  # TensorFlow-only in Keras 1: never Theano-trained

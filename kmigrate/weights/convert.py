@@ -122,6 +122,9 @@ def convert_file(src: str, dst: str, settings: Settings, verify: bool = True,
                 os.unlink(tmp)
                 report.output = None
                 return report
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's private 0600
             os.replace(tmp, dst)
         except BaseException:
             if os.path.exists(tmp):

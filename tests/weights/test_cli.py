@@ -324,3 +324,18 @@ def test_weights_group_is_attached_to_main_cli(run_cli, tmp_path):
     bad.write_bytes(b"nope")
     code, _, err = run_cli("weights", "convert", str(bad), str(tmp_path / "y.h5"))
     assert code == 2 and err == f"kmigrate: error: {bad}: not an HDF5 file\n"
+
+
+def test_converted_file_gets_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from kmigrate.weights.convert import convert_file
+    from kmigrate.weights.plan import Settings
+    from tests.conftest import ROOT
+
+    dst = tmp_path / "out.h5"
+    convert_file(str(ROOT / "fixtures/legacy/out/theano/conv2d_th_valid_model.h5"), str(dst), Settings(backend="theano"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o666 & ~umask
