@@ -64,6 +64,23 @@ def _one(p: Path):
     return process_file(p, Options(), write=False).status
 
 
+def startup(path: Path) -> tuple[float, float]:
+    """Seconds for `kmigrate rewrite --check` on one file without Keras code (a pre-commit hook's usual
+    case) and for a bare interpreter start, best of 5."""
+    import subprocess
+    import sys
+
+    def best(cmd):
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    return best([sys.executable, "-m", "kmigrate", "rewrite", "--check", str(path)]), best([sys.executable, "-c", "pass"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=60)
@@ -74,11 +91,14 @@ def main() -> None:
         kb, kk = baseline(keras_files), kmigrate_run(keras_files)
         pb, pk = baseline(plain_files), kmigrate_run(plain_files)
         kj = kmigrate_run(keras_files, jobs=2)
+        st, py = startup(plain_files[0])
     print(f"Keras 1 files ({n}): baseline parse+print {n / kb:7.1f} files/s | kmigrate rewrite {n / kk:7.1f} files/s"
           f" | kmigrate/baseline time ratio {kk / kb:5.2f}")
     print(f"files without Keras ({n}): baseline {n / pb:7.1f} files/s | kmigrate {n / pk:9.1f} files/s"
           f" | prefilter speed-up over parsing {pb / pk:7.1f}x")
     print(f"Keras 1 files with -j 2: {n / kj:7.1f} files/s | speed-up over -j 1 {kk / kj:4.2f}x")
+    print(f"start-up on a file without Keras: {st * 1000:5.0f} ms | bare interpreter {py * 1000:4.0f} ms"
+          f" | ratio {st / py:5.1f}x")
 
 
 if __name__ == "__main__":

@@ -180,3 +180,12 @@ def test_module_entry_point(tmp_path):
     f.write_text(KERAS2)
     result = kmigrate_subprocess("rewrite", "--check", str(f))
     assert result.returncode == 0, result.stderr
+
+
+def test_files_without_keras_never_load_the_parser(tmp_path):
+    f = tmp_path / "plain.py"
+    f.write_text("import os\nprint(os.getcwd())\n")
+    probe = ("import sys; from kmigrate.cli import main; code = main(['rewrite', %r]); "
+             "print(code, 'libcst' in sys.modules)" % str(f))
+    result = __import__("subprocess").run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip() == "0 False", result.stderr

@@ -13,10 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import libcst as cst
-
 from kmigrate.diagnostics import Diagnostic, FileResult, Severity, Status
-from kmigrate.rewrite.engine import rewrite_module
 from kmigrate.spec.loader import RuleSet, default_ruleset
 from kmigrate.spec.model import Options
 
@@ -48,7 +45,11 @@ def markers(ruleset: RuleSet) -> tuple[bytes, ...]:
 
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,
                    ruleset: RuleSet | None = None) -> tuple[str, list[Diagnostic]]:
-    """Rewrite Python source text; raises cst.ParserSyntaxError when it does not parse."""
+    """Rewrite Python source text; raises libcst.ParserSyntaxError when it does not parse."""
+    import libcst as cst  # here, not at import: files without Keras code never need the parser
+
+    from kmigrate.rewrite.engine import rewrite_module
+
     ruleset = ruleset or default_ruleset()
     module = cst.parse_module(text)
     new, diags = rewrite_module(module, ruleset, options or Options(), path, text)
@@ -115,12 +116,14 @@ def process_file(path: Path, options: Options, write: bool, ruleset: RuleSet | N
     except (UnicodeDecodeError, LookupError) as exc:
         return _failed(name, f"cannot decode: {exc}")
     is_json = path.name == KERAS_JSON
+    from libcst import ParserSyntaxError
+
     try:
         if is_json:
             new_text, diags = rewrite_keras_json(text, name, options, ruleset)
         else:
             new_text, diags = rewrite_source(text, name, options, ruleset)
-    except cst.ParserSyntaxError as exc:
+    except ParserSyntaxError as exc:
         hint = " (Keras 1 code is often Python 2: port it to Python 3 first, e.g. with 2to3)" \
             if _looks_like_python2(text) else ""
         return _failed(name, f"does not parse as Python 3: {exc.message}{hint}", exc.raw_line, exc.raw_column + 1)
