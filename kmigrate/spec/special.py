@@ -171,6 +171,9 @@ def theano_padding(work: Work) -> None:
         return
     recipe = ("Theano padded k//2 on both sides where Keras 3 pads the extra at the end; the exact "
               "equivalent is ZeroPadding(k//2 each side) + padding='valid' (+ Cropping the end to ceil(n/s))")
+    if work.rule.id == "deconv2d":
+        recipe = ("Theano's transposed convolution cropped k//2 at the start where Keras 3 crops at the end; "
+                  "the exact equivalent is padding='valid' + Cropping2D((k//2, k - s - k//2) per axis)")
     if work.options.backend != "theano":
         if work.options.backend is None:
             work.warn(f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: if this model "
