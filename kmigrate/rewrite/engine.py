@@ -139,7 +139,7 @@ class Collector(cst.CSTVisitor):
         if isinstance(node, cst.Name):
             scope = self.get_metadata(ScopeProvider, node, None)
             assignments = list(scope[node.value]) if scope is not None else []
-            if assignments and all(a.node in self.getter_targets for a in assignments):
+            if assignments and all(getattr(a, "node", None) in self.getter_targets for a in assignments):
                 return "keras.backend.image_dim_ordering"
         return None
 

@@ -57,6 +57,7 @@ def run_model(name: str, tmp_path) -> Outcome:
     source = (ROOT / m["source"]).read_text()
     new, diags = rewrite_source(source, m["source"], options_for(m))
     errors = [d.render() for d in diags if d.severity is Severity.ERROR]
+    assert rewrite_source(new, m["source"], options_for(m))[0] == new  # a fixed point
     if errors:
         return Outcome("refused", " / ".join(errors))
     namespace = {"__name__": f"zoo_{name}"}
