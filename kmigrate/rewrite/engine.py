@@ -216,29 +216,42 @@ class Collector(cst.CSTVisitor):
         unknown = [k for k in keywords if k not in k1 and k not in k2]
         if unknown:
             raise Refuse(f"unknown keyword `{unknown[0]}` for Keras 1 `{spelling}`")
-        k1_evidence = [k for k in keywords if k in k1 and k not in k2]
-        k2_evidence = [k for k in keywords if k not in k1]
-        if spelling in rule.dual:
-            for dim in rule.kernel_dims:
-                i = rule.signature.index(dim)
-                if i < len(positional):
-                    lit = literal_of(positional[i].value)
-                    if isinstance(lit, int) and not isinstance(lit, bool):
-                        k1_evidence.append(f"integer positional argument {i + 1}, `{dim}`")
-                    elif lit is NOLIT and not k2_evidence:
-                        self.diag(node, Severity.WARNING, rule.id,
-                                  f"{spelling}(...) left as written: positional argument {i + 1} is "
-                                  f"`{dim}` in Keras 1 but `strides` in Keras 2/3 and is not a literal")
-                        return None
-        if k1_evidence and k2_evidence:
-            raise Refuse(f"it mixes Keras 1 ({k1_evidence[0]}) and Keras 2 (`{k2_evidence[0]}`) arguments")
-        if k2_evidence or (spelling in rule.dual and not k1_evidence):
-            return None  # already Keras 2 API
+        k1_keywords = [k for k in keywords if k in k1 and k not in k2]
+        k2_keywords = [k for k in keywords if k not in k1]
+        k1_positional = []  # an integer where Keras 1 had a kernel dimension and Keras 2 has strides
+        for dim in rule.kernel_dims:
+            i = rule.signature.index(dim)
+            if i < len(positional):
+                lit = literal_of(positional[i].value)
+                if isinstance(lit, int) and not isinstance(lit, bool):
+                    k1_positional.append(f"integer positional argument {i + 1}, `{dim}`")
+                elif lit is NOLIT and not k2_keywords and spelling in rule.dual:
+                    self.diag(node, Severity.WARNING, rule.id,
+                              f"{spelling}(...) left as written: positional argument {i + 1} is "
+                              f"`{dim}` in Keras 1 but `strides` in Keras 2/3 and is not a literal")
+                    return None
+        if k1_positional and k2_keywords:
+            raise Refuse(f"it mixes Keras 1 ({k1_positional[0]}) and Keras 2 (`{k2_keywords[0]}`) arguments")
+        # Keras 2 positionals (a kernel_size tuple) or Keras 2 keywords: bind in the Keras 2 order and
+        # rename only the Keras 1 keywords, as Keras 2.0's own shim did.
+        keras2_form = bool(k2_keywords) or self._kernel_tuple(rule, positional)
+        if keras2_form:
+            if not k1_keywords:
+                return None  # already Keras 2 API
+            if len(positional) > rule.positional:
+                raise Refuse(f"{len(positional)} positional arguments in the Keras 2 form: which parameters "
+                             "they are is not certain")
+            keras1_of = {new: old for old, new in rule.rename.items()}
+            names = [keras1_of.get(t, t) for t in rule.target_params[:len(positional)]]
+        else:
+            if spelling in rule.dual and not (k1_keywords or k1_positional):
+                return None  # already Keras 2 API
+            names = list(rule.signature[:len(positional)])
 
         args: list[Arg] = []
         index: dict[str, int] = {}
         for i, a in enumerate(node.args):
-            name = rule.signature[i] if a.keyword is None else a.keyword.value
+            name = names[i] if a.keyword is None else a.keyword.value
             if name in index:
                 raise Refuse(f"`{name}` is given twice")
             index[name] = i
@@ -268,6 +281,15 @@ class Collector(cst.CSTVisitor):
         if result.before or result.after:
             self.plans.wraps[anchor] = node
         return LayerPlan(rule, result.target, result.args, index, new_name, result.before, result.after)
+
+    @staticmethod
+    def _kernel_tuple(rule: Rule, positional: list[cst.Arg]) -> bool:
+        """A literal tuple where Keras 1 had its first kernel dimension: the Keras 2 `kernel_size`."""
+        first = rule.pack.get("kernel_size", ("",))[0]
+        if first not in rule.signature:
+            return False
+        i = rule.signature.index(first)
+        return i < len(positional) and isinstance(literal_of(positional[i].value), tuple)
 
     def form(self, node: cst.Call) -> tuple[str | None, cst.CSTNode | None]:
         """Where extra layers could go: `Layer(...)(x)` or a `model.add(Layer(...))` statement."""
