@@ -178,7 +178,8 @@ class Collector(cst.CSTVisitor):
         qname = self.qualified(node.func)
         gone = self.removed.get(qname or "")
         if gone is not None and self.options.enabled(gone.id):
-            self.diag(node, Severity.WARNING, gone.id, f"`{qname}` does not exist in Keras 3: {gone.names[qname]}")
+            short = qname.rsplit(".", 1)[1]  # the same message before and after module paths move
+            self.diag(node, Severity.WARNING, gone.id, f"`{short}` does not exist in Keras 3: {gone.names[qname]}")
             return
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:

@@ -143,7 +143,10 @@ def test_removed_names_are_really_absent_from_keras3_and_replacements_present():
     for rule in RULES.of_kind("removed"):
         for old, advice in rule.names.items():
             module, name = old.rsplit(".", 1)
-            assert not hasattr(importlib.import_module(module), name), old
+            try:
+                assert not hasattr(importlib.import_module(module), name), old
+            except ModuleNotFoundError:  # a Keras 1 module path Keras 3 lacks altogether
+                assert module in RULES.module_map(), module
             for suggested in re.findall(r"keras\.\w+\.\w+", advice):
                 mod, attr = suggested.rsplit(".", 1)
                 assert hasattr(importlib.import_module(mod), attr), suggested
