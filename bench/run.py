@@ -22,16 +22,16 @@ import libcst as cst
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def corpus(dest: Path, n: int) -> tuple[list[Path], list[Path]]:
-    keras_src = sorted((ROOT / "fixtures" / "example" / "keras1").glob("*.py"))
+def corpus(dest: Path, n: int, tree: str = "keras1") -> tuple[list[Path], list[Path]]:
+    keras_src = sorted((ROOT / "fixtures" / "example" / tree).glob("*.py"))
     stdlib = sorted(p for p in Path(sysconfig.get_paths()["stdlib"]).glob("*.py") if p.stat().st_size > 4000)
     k, plain = [], []
     for i in range(n):
         src = keras_src[i % len(keras_src)]
-        k.append(dest / f"k{i}_{src.name}")
+        k.append(dest / f"{tree}{i}_{src.name}")
         shutil.copy(src, k[-1])
         other = stdlib[i % len(stdlib)]
-        plain.append(dest / f"p{i}_{other.name}")
+        plain.append(dest / f"p{tree}{i}_{other.name}")
         shutil.copy(other, plain[-1])
     return k, plain
 
@@ -92,10 +92,14 @@ def main() -> None:
         pb, pk = baseline(plain_files), kmigrate_run(plain_files)
         kj = kmigrate_run(keras_files, jobs=2)
         st, py = startup(plain_files[0])
+        done_files, _ = corpus(Path(tmp), n, "expected")  # the same project, already migrated
+        db, dk = baseline(done_files), kmigrate_run(done_files)
     print(f"Keras 1 files ({n}): baseline parse+print {n / kb:7.1f} files/s | kmigrate rewrite {n / kk:7.1f} files/s"
           f" | kmigrate/baseline time ratio {kk / kb:5.2f}")
     print(f"files without Keras ({n}): baseline {n / pb:7.1f} files/s | kmigrate {n / pk:9.1f} files/s"
           f" | prefilter speed-up over parsing {pb / pk:7.1f}x")
+    print(f"already-migrated files ({n}): baseline {n / db:7.1f} files/s | kmigrate {n / dk:7.1f} files/s"
+          f" | kmigrate/baseline time ratio {dk / db:5.2f}")
     print(f"Keras 1 files with -j 2: {n / kj:7.1f} files/s | speed-up over -j 1 {kk / kj:4.2f}x")
     print(f"start-up on a file without Keras: {st * 1000:5.0f} ms | bare interpreter {py * 1000:4.0f} ms"
           f" | ratio {st / py:5.1f}x")

@@ -69,6 +69,11 @@ class ModulePlans:
     # names each import binding must provide for the rewritten calls: (name, keeps the `as` alias)
     import_targets: dict[tuple[int, str], set[tuple[str, bool]]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    imports_change: bool = False  # an import names a Keras 1 module path or a renamed name
+
+    @property
+    def empty(self) -> bool:
+        return not (self.calls or self.strings or self.attributes or self.imports_change)
 
 
 class Collector(cst.CSTVisitor):
@@ -148,11 +153,17 @@ class Collector(cst.CSTVisitor):
         if node.relative or node.module is None:
             return
         module = get_full_name_for_node(node.module)
+        if module in self.module_map:
+            self.plans.imports_change = True
         if isinstance(node.names, cst.ImportStar):
             if module in self.layer_modules:
                 self.star_modules.append(module)
         else:
             self.imports.append(node)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        if any(get_full_name_for_node(a.name) in self.module_map for a in node.names):
+            self.plans.imports_change = True
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Call) and len(node.targets) == 1 \
@@ -328,6 +339,9 @@ class Collector(cst.CSTVisitor):
         if isinstance(node.func, cst.Name):
             self.plans.renamed_refs.add(node.func)
 
+    def _renamed_elsewhere(self, imp: cst.ImportFrom, alias: cst.ImportAlias) -> bool:
+        return _renamed_name(self.rs, get_full_name_for_node(imp.module), get_full_name_for_node(alias.name)) is not None
+
     def leave_Module(self, original_node: cst.Module) -> None:
         """Work that needs the whole module seen: compared literals and import bindings."""
         for rule in self.rs.of_kind("function"):
@@ -356,7 +370,22 @@ class Collector(cst.CSTVisitor):
                             plan.total += 1
                             if ref.node in self.plans.renamed_refs:
                                 plan.rewritten += 1
+                                self.plans.imports_change = True
+                if plan.total == 0 and self._renamed_elsewhere(imp, alias):
+                    self.plans.imports_change = True  # an unused Keras 1 name: import what Keras 3 has
                 self.plans.imports[(id(imp), bound)] = plan
+
+
+def _renamed_name(rs: RuleSet, module: str, imported: str) -> str | None:
+    """The Keras 2/3 name of a name imported from `module`, if it changes."""
+    rule = rs.rule_for(module, imported)
+    if rule is not None:
+        target = rule.names[imported]
+        return target if target != imported else None
+    for fn in rs.of_kind("function"):
+        if f"{module}.{imported}" in fn.names:
+            return fn.names[f"{module}.{imported}"]
+    return None
 
 
 def _strings(node: cst.BaseExpression) -> list[cst.SimpleString]:
@@ -376,7 +405,6 @@ class Applier(cst.CSTTransformer):
         self.extras: dict[cst.Call, tuple[list[cst.Call], list[cst.Call]]] = {}
         self.rs = ruleset
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
-        self.functions = {q.rsplit(".", 1)[1]: (q, r) for r in ruleset.of_kind("function") for q in r.names}
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
         new = self.plans.strings.get(original)
@@ -519,15 +547,7 @@ class Applier(cst.CSTTransformer):
         return updated.with_changes(names=names)
 
     def _target_name(self, module: str, imported: str) -> str | None:
-        """The Keras 2/3 name of an imported Keras 1 name, if it changes."""
-        rule = self.rs.rule_for(module, imported)
-        if rule is not None:
-            target = rule.names[imported]
-            return target if target != imported else None
-        fn = self.functions.get(imported)
-        if fn is not None and fn[0] == f"{module}.{imported}":
-            return fn[1].names[fn[0]]
-        return None
+        return _renamed_name(self.rs, module, imported)
 
     def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:
         if not self.module_map:
@@ -555,5 +575,7 @@ def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path:
     collector = Collector(ruleset, options, path, text.splitlines())
     wrapper.visit(collector)
     plans = collector.plans
+    if plans.empty:
+        return module, plans.diagnostics  # nothing to change: skip the transform pass
     new = wrapper.module.visit(Applier(plans, ruleset, options))
     return new, plans.diagnostics
