@@ -58,8 +58,10 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
     """Rewrite Keras 1 code in PATHS (files, folders, or - for stdin -> stdout) to the Keras 2 API."""
     options = Options(default_dim_ordering=default_dim_ordering, backend=backend, only=only or None, skip=skip)
     write = not (show_diff or check)
-    if paths == ("-",):
-        sys.exit(_rewrite_stdin(options))
+    if "-" in paths:
+        if paths != ("-",):
+            raise click.BadParameter("'-' (stdin) cannot be combined with paths", param_hint="PATHS")
+        sys.exit(_rewrite_stdin(options, show_diff, check, exit_zero_even_if_changed))
     from kmigrate.rewrite.files import iter_paths
 
     files = [str(p) for p in iter_paths(paths)]
@@ -99,24 +101,33 @@ def _diff(r: FileResult) -> str:
         fromfile=f"a/{r.path}", tofile=f"b/{r.path}"))
 
 
-def _rewrite_stdin(options: Options) -> int:
-    import libcst as cst
-
-    from kmigrate.rewrite.files import rewrite_source
+def _rewrite_stdin(options: Options, show_diff: bool, check: bool, exit_zero: bool) -> int:
+    """stdin -> stdout (the rewritten code, a diff with --diff, nothing with --check)."""
+    from kmigrate.rewrite.files import rewrite_source, syntax_error_position
 
     text = sys.stdin.read()
     try:
         new, diags = rewrite_source(text, "-", options)
-    except cst.ParserSyntaxError as exc:
-        click.echo(f"-:{exc.raw_line}:{exc.raw_column + 1}: error [file] does not parse as Python 3: {exc.message}",
-                   err=True)
-        sys.stdout.write(text)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        where = syntax_error_position(exc)
+        if where is None:
+            click.echo(f"-:0:0: error [file] internal error: {type(exc).__name__}: {exc}", err=True)
+        else:
+            click.echo(f"-:{where[0]}:{where[1]}: error [file] does not parse as Python 3: {where[2]}", err=True)
+        if not (show_diff or check):
+            sys.stdout.write(text)
         return EXIT_ERROR
     for d in diags:
         click.echo(d.render(), err=True)
-    sys.stdout.write(new)
+    changed = new != text
+    if show_diff and changed:
+        click.echo(_diff(FileResult("-", Status.CHANGED, old_text=text, new_text=new)), nl=False)
+    elif not check and not show_diff:
+        sys.stdout.write(new)
     if any(d.severity is Severity.ERROR for d in diags):
         return EXIT_ERROR
+    if changed and (check or show_diff) and not exit_zero:
+        return EXIT_CHANGED
     return EXIT_OK
 
 

@@ -189,3 +189,26 @@ def test_files_without_keras_never_load_the_parser(tmp_path):
              "print(code, 'libcst' in sys.modules)" % str(f))
     result = __import__("subprocess").run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.strip() == "0 False", result.stderr
+
+
+def test_stdin_check_and_diff(run_cli):
+    code, out, err = run_cli("rewrite", "--check", "-", input=KERAS1)
+    assert (code, out) == (1, "")
+    code, out, err = run_cli("rewrite", "--diff", "-", input=KERAS1)
+    assert code == 1 and "+layer = Conv2D(8, (3, 3), padding='same')" in out
+    code, out, err = run_cli("rewrite", "--check", "-", input=KERAS2)
+    assert (code, out) == (0, "")
+
+
+def test_stdin_parse_error_is_one_line(run_cli):
+    code, out, err = run_cli("rewrite", "-", input="import keras\nprint 'x'\n")
+    assert code == 2 and out == "import keras\nprint 'x'\n"
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("-:2:") and "does not parse" in err
+
+
+def test_stdin_cannot_be_combined_with_paths(tmp_path, run_cli):
+    f = tmp_path / "m.py"
+    f.write_text(KERAS1)
+    code, out, err = run_cli("rewrite", "-", str(f))
+    assert code == 2 and "cannot be combined" in err
+    assert f.read_text() == KERAS1

@@ -47,8 +47,9 @@ class LayerPlan:
 @dataclass
 class FunctionPlan:
     rule: Rule
-    new_name: str
+    new_name: str | None  # None: the call goes through an `as` alias that keeps its name
     first_arg: Any = NOLIT  # new literal for the first argument (the setter), if any
+    as_keras1_value: dict | None = None  # {'channels_first': 'th', ...}: keep the Keras 1 result
 
 
 @dataclass
@@ -91,7 +92,6 @@ class Collector(cst.CSTVisitor):
         self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
         self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
         self.star_modules: list[str] = []
-        self.getter_targets: set[cst.CSTNode] = set()  # Name targets assigned a dim-ordering getter
         self.comparisons: list[cst.Comparison] = []
         self.imports: list[cst.ImportFrom] = []
 
@@ -111,9 +111,18 @@ class Collector(cst.CSTVisitor):
         if not names and isinstance(node, cst.Name) and self.star_modules:
             if self._unbound(node):
                 names = {f"{self.star_modules[0]}.{node.value}"}
-        if len(names) != 1:
-            return None
-        return names.pop()
+        if len(names) > 1:  # e.g. try: from keras.layers import X / except: from keras.layers.convolutional ...
+            meanings = {self._meaning(n) for n in names}
+            return sorted(names)[0] if len(meanings) == 1 and None not in meanings else None
+        return names.pop() if names else None
+
+    def _meaning(self, qname: str):
+        found = self.layer_rule(qname)
+        if found is not None:
+            return (found[0].id, found[1])
+        if qname in self.functions:
+            return qname.rsplit(".", 1)[1]
+        return None
 
     def _unbound(self, node: cst.Name) -> bool:
         scope = self.get_metadata(ScopeProvider, node, None)
@@ -126,26 +135,42 @@ class Collector(cst.CSTVisitor):
         rule = self.rs.rule_for(module, cls)
         return (rule, cls) if rule else None
 
-    def import_binding(self, name: cst.Name) -> tuple[cst.ImportFrom, cst.ImportAlias] | None:
+    def import_bindings(self, name: cst.Name) -> list[tuple[cst.ImportFrom, cst.ImportAlias]]:
+        """Every `from ... import` that may bind this name (try/except fallbacks bind it twice)."""
         scope = self.get_metadata(ScopeProvider, name, None)
-        if scope is None:
-            return None
-        for assignment in scope[name.value]:
-            if isinstance(assignment, ImportAssignment) and isinstance(assignment.node, cst.ImportFrom):
-                for alias in assignment.node.names if not isinstance(assignment.node.names, cst.ImportStar) else ():
+        found = []
+        for assignment in scope[name.value] if scope is not None else ():
+            if isinstance(assignment, ImportAssignment) and isinstance(assignment.node, cst.ImportFrom) \
+                    and not isinstance(assignment.node.names, cst.ImportStar):
+                for alias in assignment.node.names:
                     if (alias.evaluated_alias or alias.evaluated_name) == name.value:
-                        return assignment.node, alias
-        return None
+                        found.append((assignment.node, alias))
+        return found
+
+    def taken(self, where: cst.CSTNode, name: str) -> bool:
+        """Whether `name` already means something other than a Keras import where `where` stands."""
+        scope = self.get_metadata(ScopeProvider, where, None)
+        for assignment in scope[name] if scope is not None else ():
+            node = getattr(assignment, "node", None)
+            if isinstance(assignment, ImportAssignment) and isinstance(node, (cst.ImportFrom, cst.Import)):
+                module = get_full_name_for_node(node.module) if isinstance(node, cst.ImportFrom) and node.module else ""
+                if module.split(".")[0] == "keras":
+                    continue
+            if type(assignment).__name__ == "BuiltinAssignment":
+                continue
+            return True
+        return False
+
+    def record_name(self, func: cst.BaseExpression, new: str, keep_alias: bool) -> None:
+        """The imports of the called name must provide `new`."""
+        if isinstance(func, cst.Name):
+            for imp, _ in self.import_bindings(func):
+                self.plans.import_targets.setdefault((id(imp), func.value), set()).add((new, keep_alias))
 
     def source_call(self, node: cst.BaseExpression) -> str | None:
-        """The qualified name of the function whose result this expression certainly is."""
+        """The qualified name of the function this expression calls, if it is a call."""
         if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
             return self.qualified(node.func)
-        if isinstance(node, cst.Name):
-            scope = self.get_metadata(ScopeProvider, node, None)
-            assignments = list(scope[node.value]) if scope is not None else []
-            if assignments and all(getattr(a, "node", None) in self.getter_targets for a in assignments):
-                return "keras.backend.image_dim_ordering"
         return None
 
     # -- visitors --------------------------------------------------------------------------------
@@ -155,6 +180,9 @@ class Collector(cst.CSTVisitor):
         module = get_full_name_for_node(node.module)
         if module in self.module_map:
             self.plans.imports_change = True
+        if not isinstance(node.names, cst.ImportStar) and any(
+                f"{module}.{get_full_name_for_node(a.name)}" in self.module_map for a in node.names):
+            self.plans.imports_change = True  # `from keras.layers import convolutional`
         if isinstance(node.names, cst.ImportStar):
             if module in self.layer_modules:
                 self.star_modules.append(module)
@@ -165,12 +193,6 @@ class Collector(cst.CSTVisitor):
         if any(get_full_name_for_node(a.name) in self.module_map for a in node.names):
             self.plans.imports_change = True
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if isinstance(node.value, cst.Call) and len(node.targets) == 1 \
-                and isinstance(node.targets[0].target, cst.Name):
-            if self.qualified(node.value.func) == "keras.backend.image_dim_ordering":
-                self.getter_targets.add(node.targets[0].target)
-
     def visit_Comparison(self, node: cst.Comparison) -> None:
         self.comparisons.append(node)
 
@@ -180,8 +202,12 @@ class Collector(cst.CSTVisitor):
             return
         qname = self.qualified(node)
         new = self.module_map.get(qname or "")
-        if new and new == qname.rsplit(".", 1)[0]:
+        if not new:
+            return
+        if new == qname.rsplit(".", 1)[0]:
             self.plans.attributes[node] = node.value
+        elif get_full_name_for_node(node) == qname:  # written out in full: `keras.engine.training`
+            self.plans.attributes[node] = cst.parse_expression(new)
 
     def visit_Call(self, node: cst.Call) -> None:
         if not isinstance(node.func, (cst.Name, cst.Attribute)):
@@ -248,7 +274,7 @@ class Collector(cst.CSTVisitor):
         # rename only the Keras 1 keywords, as Keras 2.0's own shim did.
         keras2_form = bool(k2_keywords) or self._kernel_tuple(rule, positional)
         if keras2_form:
-            if not k1_keywords:
+            if not k1_keywords and spelling in rule.dual:
                 return None  # already Keras 2 API
             if len(positional) > rule.positional:
                 raise Refuse(f"{len(positional)} positional arguments in the Keras 2 form: which parameters "
@@ -257,7 +283,8 @@ class Collector(cst.CSTVisitor):
             names = [keras1_of.get(t, t) for t in rule.target_params[:len(positional)]]
         else:
             if spelling in rule.dual and not (k1_keywords or k1_positional):
-                return None  # already Keras 2 API
+                self._warn_if_positionals_differ(node, rule, spelling, positional)
+                return None  # Keras 2 API, or not certainly Keras 1
             names = list(rule.signature[:len(positional)])
 
         args: list[Arg] = []
@@ -280,19 +307,37 @@ class Collector(cst.CSTVisitor):
         if isinstance(node.func, cst.Attribute):
             new_name = result.target
         elif isinstance(node.func, cst.Name):
-            binding = self.import_binding(node.func)
-            keep_alias = binding is not None and binding[1].asname is not None \
+            bindings = self.import_bindings(node.func)
+            keep_alias = any(alias.asname is not None for _, alias in bindings) \
                 and result.target == rule.names[spelling]
             if not keep_alias:
                 new_name = result.target
-            if binding is not None:
-                key = (id(binding[0]), node.func.value)
-                self.plans.import_targets.setdefault(key, set()).add((result.target, keep_alias))
-                for extra, _ in result.before + result.after:
-                    self.plans.import_targets[key].add((extra, False))
+            for name in ([] if keep_alias else [result.target]) + [e for e, _ in result.before + result.after]:
+                if name != node.func.value and self.taken(node, name):
+                    raise Refuse(f"`{name}` already names something else here: import it under another "
+                                 "name and call that")
+            self.record_name(node.func, result.target, keep_alias)
+            for extra, _ in result.before + result.after:
+                self.record_name(node.func, extra, False)
         if result.before or result.after:
             self.plans.wraps[anchor] = node
         return LayerPlan(rule, result.target, result.args, index, new_name, result.before, result.after)
+
+    def _warn_if_positionals_differ(self, node: cst.Call, rule: Rule, spelling: str, positional) -> None:
+        """A name Keras 1 and Keras 3 share, with positionals whose meaning differs between them
+        (`Dense(10, 'he_normal')`: init in Keras 1, activation in Keras 3): say so, change nothing."""
+        if rule.kernel_dims:
+            return  # told apart by the kernel dimensions
+        packed = {m: new for new, members in rule.pack.items() for m in members}
+        for i in range(len(positional)):
+            old = rule.signature[i] if i < len(rule.signature) else None
+            new = packed.get(old) or rule.rename.get(old, old)
+            if i >= len(rule.target_params) or new != rule.target_params[i]:
+                self.diag(node, Severity.WARNING, rule.id,
+                          f"{spelling}(...) left as written: positional argument {i + 1} is `{old}` in Keras 1 "
+                          f"but `{rule.target_params[i] if i < len(rule.target_params) else '?'}` in Keras 2/3; "
+                          "pass it by keyword")
+                return
 
     @staticmethod
     def _kernel_tuple(rule: Rule, positional: list[cst.Arg]) -> bool:
@@ -335,9 +380,33 @@ class Collector(cst.CSTVisitor):
                 return
             first = vmap.mapping.get(lit, lit)
         new = rule.names[qname]
-        self.plans.calls[node] = FunctionPlan(rule, new, first)
+        keep_alias = isinstance(node.func, cst.Name) and any(
+            alias.asname is not None for _, alias in self.import_bindings(node.func))
+        if not keep_alias and isinstance(node.func, cst.Name) and self.taken(node, new):
+            self.diag(node, Severity.ERROR, rule.id, f"{qname.rsplit('.', 1)[1]}(...) left as written: `{new}` "
+                      "already names something else here")
+            return
+        as_value = None
+        if not qname.endswith("set_image_dim_ordering") and not self._compared_or_mapped(node):
+            # its result is used as a value ('th'/'tf'): keep that value, computed the Keras 2 way
+            as_value = {v: k for k, v in vmap.mapping.items()}
+        self.plans.calls[node] = FunctionPlan(rule, None if keep_alias else new, first, as_value)
+        self.record_name(node.func, new, keep_alias)
         if isinstance(node.func, cst.Name):
             self.plans.renamed_refs.add(node.func)
+
+    def _compared_or_mapped(self, node: cst.Call) -> bool:
+        """The getter's result is compared with literals right here (those get mapped), or is the
+        `dim_ordering=` of a layer call that is rewritten (its rule maps it)."""
+        parent = self.get_metadata(ParentNodeProvider, node, None)
+        if isinstance(parent, cst.Comparison) and parent.left is node:
+            return not self.skipped_by_comment(parent)
+        if isinstance(parent, cst.ComparisonTarget):
+            return not self.skipped_by_comment(parent)
+        if isinstance(parent, cst.Arg) and parent.keyword is not None and parent.keyword.value == "dim_ordering":
+            call = self.get_metadata(ParentNodeProvider, parent, None)
+            return call in self.plans.calls
+        return False
 
     def _renamed_elsewhere(self, imp: cst.ImportFrom, alias: cst.ImportAlias) -> bool:
         return _renamed_name(self.rs, get_full_name_for_node(imp.module), get_full_name_for_node(alias.name)) is not None
@@ -350,8 +419,9 @@ class Collector(cst.CSTVisitor):
             vmap = next(iter(rule.value_maps.values()))
             for comp in self.comparisons:
                 operands = [comp.left] + [t.comparator for t in comp.comparisons]
-                if not any(self.source_call(o) == "keras.backend.image_dim_ordering" for o in operands):
-                    continue
+                getters = [o for o in operands if self.source_call(o) == "keras.backend.image_dim_ordering"]
+                if not any(g in self.plans.calls for g in getters):
+                    continue  # not rewritten (skipped, disabled or refused): its literals stay too
                 for o in operands:
                     for s in _strings(o):
                         lit = literal_of(s)
@@ -411,9 +481,10 @@ class Applier(cst.CSTTransformer):
         return render_node(new, like=original) if new is not None else updated
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
-        if original in self.plans.attributes:
-            return updated.value
-        return updated
+        new = self.plans.attributes.get(original)
+        if new is None:
+            return updated
+        return updated.value if new is original.value else new
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         wrapped = self.plans.wraps.get(original)
@@ -434,7 +505,16 @@ class Applier(cst.CSTTransformer):
             args = list(updated.args)
             if plan.first_arg is not NOLIT:
                 args[0] = args[0].with_changes(value=render_node(plan.first_arg, like=args[0].value))
-            return updated.with_changes(func=_renamed(updated.func, plan.new_name), args=args)
+            call = updated.with_changes(func=_renamed(updated.func, plan.new_name) if plan.new_name else updated.func,
+                                        args=args)
+            if plan.as_keras1_value:
+                (first, old_first), (_, old_other) = sorted(plan.as_keras1_value.items())
+                # ('th' if K.image_data_format() == 'channels_first' else 'tf')
+                return cst.IfExp(
+                    test=cst.Comparison(call, [cst.ComparisonTarget(cst.Equal(), render_node(first))]),
+                    body=render_node(old_first), orelse=render_node(old_other),
+                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            return call
         return self.emit(original, plan, updated)
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
@@ -448,7 +528,7 @@ class Applier(cst.CSTTransformer):
         def line(layer: cst.Call) -> cst.SimpleStatementLine:
             arg = add_call.args[0].with_changes(value=layer)
             return updated.with_changes(body=[updated.body[0].with_changes(value=add_call.with_changes(args=[arg]))],
-                                        leading_lines=())
+                                        leading_lines=(), trailing_whitespace=cst.TrailingWhitespace())
         lines = [line(layer) for layer in before] + [updated.with_changes(leading_lines=())] + \
             [line(layer) for layer in after]
         lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
@@ -514,6 +594,14 @@ class Applier(cst.CSTTransformer):
         if original.relative or original.module is None:
             return updated
         module = get_full_name_for_node(original.module)
+        if not isinstance(updated.names, cst.ImportStar) and len(updated.names) == 1:
+            alias = updated.names[0]
+            moved = self.module_map.get(f"{module}.{get_full_name_for_node(alias.name)}")
+            if moved:  # `from keras.layers import convolutional` -> `from keras import layers as convolutional`
+                parent, last = moved.rsplit(".", 1)
+                bound = alias.evaluated_alias or get_full_name_for_node(alias.name)
+                return updated.with_changes(module=cst.parse_expression(parent), names=[cst.ImportAlias(
+                    name=cst.Name(last), asname=None if bound == last else cst.AsName(name=cst.Name(bound)))])
         new_module = self.module_map.get(module)
         if new_module:
             updated = updated.with_changes(module=cst.parse_expression(new_module))
@@ -539,6 +627,8 @@ class Applier(cst.CSTTransformer):
                 seen.add(asname.name.value if asname else name)
                 names.append(alias.with_changes(name=cst.Name(name), asname=asname)
                              if (name, asname) != (imported, alias.asname) else alias)
+        if not names:
+            return updated  # never an empty import
         if names:
             names[-1] = names[-1].with_changes(comma=updated.names[-1].comma)
             for j in range(len(names) - 1):

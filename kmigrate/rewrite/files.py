@@ -68,8 +68,12 @@ def rewrite_keras_json(text: str, path: str = "-", options: Options | None = Non
     data = json.loads(text)  # data only: raises ValueError on bad JSON
     (old_key, new_key), = rule.names.items()
     vmap = next(iter(rule.value_maps.values()))
+    notes = []
+    if isinstance(data, dict) and data.get("backend") == "theano":
+        notes.append(Diagnostic(Severity.WARNING, rule.id, '"backend": "theano" makes Keras 3 fail at import: '
+                                'set it to "tensorflow", "jax" or "torch"', 1, 1, path))
     if not isinstance(data, dict) or old_key not in data:
-        return text, []
+        return text, notes
     old = data[old_key]
     if old not in vmap.mapping:
         return text, [Diagnostic(Severity.ERROR, rule.id, f'"{old_key}": {old!r} is not "th" or "tf"',
@@ -84,8 +88,17 @@ def rewrite_keras_json(text: str, path: str = "-", options: Options | None = Non
     pattern = re.compile(r'"%s"(\s*):(\s*)"%s"' % (re.escape(old_key), re.escape(old)))
     new_text, n = pattern.subn(lambda m: f'"{new_key}"{m.group(1)}:{m.group(2)}"{new_value}"', text, count=1)
     if n != 1 or json.loads(new_text).get(new_key) != new_value:
-        return text, [Diagnostic(Severity.ERROR, rule.id, f'could not rewrite "{old_key}" in place', 1, 1, path)]
-    return new_text, []
+        return text, notes + [Diagnostic(Severity.ERROR, rule.id, f'could not rewrite "{old_key}" in place', 1, 1, path)]
+    return new_text, notes
+
+
+def syntax_error_position(exc: BaseException) -> tuple[int, int, str] | None:
+    """(line, column, message) of a libcst parse error, as an editor shows them; None otherwise."""
+    from libcst import ParserSyntaxError
+
+    if not isinstance(exc, ParserSyntaxError):
+        return None
+    return exc.editor_line, exc.editor_column, exc.message
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -116,21 +129,21 @@ def process_file(path: Path, options: Options, write: bool, ruleset: RuleSet | N
     except (UnicodeDecodeError, LookupError) as exc:
         return _failed(name, f"cannot decode: {exc}")
     is_json = path.name == KERAS_JSON
-    from libcst import ParserSyntaxError
-
     try:
         if is_json:
-            new_text, diags = rewrite_keras_json(text, name, options, ruleset)
+            try:
+                new_text, diags = rewrite_keras_json(text, name, options, ruleset)
+            except ValueError as exc:
+                return _failed(name, f"not valid JSON: {exc}")
         else:
             new_text, diags = rewrite_source(text, name, options, ruleset)
-    except ParserSyntaxError as exc:
+    except Exception as exc:  # noqa: BLE001 - one bad file must never abort a tree
+        where = syntax_error_position(exc)
+        if where is None:
+            return _failed(name, f"internal error: {type(exc).__name__}: {exc}")
         hint = " (Keras 1 code is often Python 2: port it to Python 3 first, e.g. with 2to3)" \
             if _looks_like_python2(text) else ""
-        return _failed(name, f"does not parse as Python 3: {exc.message}{hint}", exc.raw_line, exc.raw_column + 1)
-    except ValueError as exc:
-        return _failed(name, f"not valid JSON: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one bad file must never abort a tree
-        return _failed(name, f"internal error: {type(exc).__name__}: {exc}")
+        return _failed(name, f"does not parse as Python 3: {where[2]}{hint}", where[0], where[1])
     if new_text == text:
         return FileResult(name, Status.UNCHANGED, diags)
     if not is_json:

@@ -23,7 +23,7 @@ RULE_KEYS = {
     "explicit", "special", "include",
 }
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
-MAP_KEYS = {"map", "drop", "keep", "refuse", "nonliteral", "calls", "option"}
+MAP_KEYS = {"map", "drop", "keep", "refuse", "warn", "others", "nonliteral", "calls", "option"}
 KINDS = {"layer", "function", "module", "json", "removed"}
 
 
@@ -106,6 +106,8 @@ def _load_value_maps(file: str, raw: dict[str, Any]) -> dict[str, ValueMap]:
             drop=tuple(spec.get("drop", ())),
             keep=tuple(spec.get("keep", ())),
             refuse=dict(spec.get("refuse", {})),
+            warn=dict(spec.get("warn", {})),
+            others=spec.get("others", "refuse"),
             nonliteral=nonlit,
             calls=tuple(spec.get("calls", ())),
             option=spec.get("option"),

@@ -22,6 +22,8 @@ class ValueMap:
     drop: tuple[Any, ...] = ()  # values that mean "the global default": the argument is dropped
     keep: tuple[Any, ...] = ()  # values already in the Keras 2 domain: passed through unchanged
     refuse: dict[Any, str] = field(default_factory=dict)  # values with no Keras 2 equivalent: why
+    warn: dict[Any, str] = field(default_factory=dict)  # values kept whose meaning changed: how
+    others: str = "refuse"  # any other literal: "refuse" or "keep"
     nonliteral: str = "refuse"  # "refuse" (leave the call, say why) or "pass" (keep the expression)
     calls: tuple[str, ...] = ()  # qualified calls whose result another rule maps into the new domain
     option: str | None = None  # an Options field that, when set, stands in for a missing/dropped value

@@ -186,7 +186,10 @@ def _apply_value_map(work: Work, param: str, vmap) -> None:
         else:
             work.pop(param)
         return
-    if lit in vmap.keep:
+    if lit in vmap.warn:
+        work.warn(f"`{param}={lit!r}` {vmap.warn[lit]}")
+        return
+    if lit in vmap.keep or (vmap.others == "keep" and lit not in vmap.mapping):
         return
     if lit in vmap.mapping:
         value.lit, value.changed = vmap.mapping[lit], True

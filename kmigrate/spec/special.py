@@ -159,13 +159,24 @@ def theano_padding(work: Work) -> None:
     n = len(dims)
     stride_name = "subsample" if "subsample" in work.rule.signature else "subsample_length"
     strides = _as_tuple(_lit(work, stride_name, 1), n)
+    rates = _as_tuple(_lit(work, "atrous_rate", 1), n) if "atrous_rate" in work.rule.all_params else (1,) * n
     form = work.context.get("form")
-    if not all(isinstance(k, int) for k in ks) or strides is None:
+    if not all(isinstance(k, int) for k in ks) or strides is None or rates is None:
+        if mode == "same" and work.options.backend == "theano":
+            work.warn("border_mode='same' with a non-literal kernel size, strides or atrous_rate: whether "
+                      "Theano padded it differently from Keras 3 cannot be told here")
         return
     if mode == "full":
         if form is not None and work.rule.id not in ("deconv2d", "separable-conv2d"):
-            _construct(work, [(k - 1, k - 1) for k in ks], None)
+            # Theano's full convolution: every overlap of the dilated kernel
+            _construct(work, [((k - 1) * r, (k - 1) * r) for k, r in zip(ks, rates)], None)
         return
+    if max(rates) > 1:
+        if any(k % 2 == 0 for k in ks) or max(strides) > 1:
+            if work.options.backend == "theano":
+                raise Refuse("Theano-trained border_mode='same' with atrous_rate > 1 and an even kernel or "
+                             "strides > 1: no exact Keras 3 construction is known")
+        return  # odd dilated kernels at stride 1 pad alike in Theano and Keras 3
     even = any(k % 2 == 0 for k in ks)
     if not (even or max(strides) > 1):
         return
@@ -264,9 +275,12 @@ def theano_same_pool(work: Work) -> None:
         return
     name = "pool_length" if "pool_length" in work.rule.signature else "pool_size"
     pool = _lit(work, name)
-    sizes = [pool] if isinstance(pool, int) else list(pool) if isinstance(pool, tuple) else []
+    sizes = [pool] if isinstance(pool, int) else list(pool) if isinstance(pool, tuple) else [NOLIT]
     strides = _lit(work, "stride" if "stride" in work.rule.signature else "strides", None)
-    strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides or ()))
+    if strides is NOLIT or not all(isinstance(k, int) for k in sizes):
+        strided = True  # not known here: assume the worst
+    else:
+        strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides))
     if any(isinstance(k, int) and k % 2 == 0 for k in sizes) or strided:
         why = ("Theano padded 'same' pooling differently (even pool sizes; strides > 1 on even inputs) and "
                "no Keras 3 option or construction reproduces it")
