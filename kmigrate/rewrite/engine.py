@@ -299,7 +299,7 @@ class Collector(cst.CSTVisitor):
             args.append(Arg(name, value, name, positional=a.keyword is None))
         form, anchor = self.form(node)
         work = Work(rule=rule, spelling=spelling, args=args, options=self.options,
-                    context={"form": form} if form else {})
+                    context={"form": form})  # code: None when the call has no place for extra layers
         result = run(work)
         for severity, message in result.notes:
             self.diag(node, severity, rule.id, message)

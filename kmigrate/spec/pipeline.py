@@ -178,6 +178,10 @@ def _apply_value_map(work: Work, param: str, vmap) -> None:
             return
         raise Refuse(f"`{param}` is not a literal, so its Keras 2 value is not certain")
     lit = value.lit
+    if isinstance(lit, (dict, list)):  # e.g. a saved config's {"name": "MaxNorm", ...}
+        if vmap.others == "keep":
+            return
+        raise Refuse(f"`{param}` is not one of the values kmigrate can map")
     if lit in vmap.refuse:
         raise Refuse(f"`{param}={lit!r}` {vmap.refuse[lit]}")
     if lit in vmap.drop:

@@ -277,7 +277,7 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
             notes.append("layers disagree on dim_ordering; each kernel follows its own layer's")
     elif settings.layout:
         model_layout = settings.layout
-    options = Options(default_dim_ordering=model_layout)
+    options = Options(default_dim_ordering=model_layout, backend=settings.backend)
     counters: dict[str, int] = {}
     prev_out: tuple | None = None
     prev_name: str | None = None

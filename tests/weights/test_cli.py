@@ -339,3 +339,15 @@ def test_converted_file_gets_the_usual_file_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(dst.stat().st_mode) == 0o666 & ~umask
+
+
+def test_theano_same_pooling_is_flagged_per_layer(tmp_path):
+    from click.testing import CliRunner
+
+    from kmigrate.weights.cli import weights
+    from tests.conftest import ROOT
+
+    src = ROOT / "fixtures/legacy/out/theano/pool2d_th_max_same_s2_model.h5"
+    result = CliRunner().invoke(weights, ["convert", "--backend", "theano", str(src), str(tmp_path / "o.h5")])
+    assert result.exit_code == 0, result.output
+    assert "maxpooling2d_1: config not converted: Theano-trained border_mode='same' pooling" in result.output
