@@ -146,7 +146,7 @@ def theano_padding(work: Work) -> None:
 
     'full' (Theano only) is ZeroPadding(k-1 each side) + 'valid'. Theano's 'same' padded k//2 on both
     sides and cropped the end, where TensorFlow pads the extra at the end: they differ for even
-    kernels and strides > 1 (keras-facts 2.6, measured on Keras 1.2.2), and no weights can fix it.
+    kernels and strides > 1 (measured on Keras 1.2.2: fixtures/legacy), and no weights can fix it.
     The construction needs a place for the extra layers, which the consumer gives as context['form']
     ("functional" or "sequential"); elsewhere 'full' is refused by its value map and Theano 'same'
     gets a warning or, when the model is known to be Theano-trained, an error.

@@ -228,7 +228,7 @@ def read_array(h5, weight: K1Weight, layer: str, cols: slice | None = None) -> n
 
 
 class Keras3Writer:
-    """Write a Keras 3 legacy-loadable weights file (keras-facts 3.6/3.7), one layer at a time."""
+    """Write a weights file that Keras 3's legacy .h5 loader accepts, one layer at a time."""
 
     def __init__(self, path: str):
         import h5py

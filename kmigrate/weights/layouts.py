@@ -1,6 +1,6 @@
 """Pure array transforms from Keras 1 weight layouts to Keras 2/3 layouts: the only place that knows them.
 
-Two independent questions decide a kernel's conversion (keras-facts 2.2):
+Two independent questions decide a kernel's conversion:
 * the **layout** (`th` or `tf`, the layer's dim_ordering) decides the transpose;
 * the **training backend** (Theano ran true convolution, TensorFlow cross-correlation) decides the
   spatial flip.

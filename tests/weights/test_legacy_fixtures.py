@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 MANIFEST = json.loads((ROOT / "fixtures/legacy/out/manifest.json").read_text())["models"]
 WEIGHTED = [m for m in MANIFEST if any(w["weights"] for w in m["weights"])]
 
-# Keras 1 Theano pooling with border_mode='same' is not TensorFlow's 'same' (keras-facts 2.6): those models
+# Keras 1 Theano pooling with border_mode='same' is not TensorFlow's 'same' (measured): those models
 # differ in Keras 3 for reasons no weight file can fix, so they only take part in the conversion test.
 THEANO_POOLING = {"pool1d_same", "pool2d_tf_same", "pool2d_th_avg_same", "pool2d_th_max_same_s2", "pool3d_same"}
 # Keras 3.15.1 + TensorFlow 2.21 on CPU add Conv3D(data_format='channels_first')'s bias along the wrong
