@@ -20,7 +20,8 @@ from kmigrate.spec.pipeline import Refuse
 from kmigrate.weights import layouts
 from kmigrate.weights.h5io import BadInput, K1File, K1Weight
 
-DATA_FORMAT = {"th": "channels_first", "tf": "channels_last"}
+# th -> channels_first, tf -> channels_last: the rules' dim_ordering value map, the one place it lives
+DATA_FORMAT = default_ruleset().value_maps["dim_ordering"].mapping
 LAYOUT_OF = {v: k for k, v in DATA_FORMAT.items()}
 
 
