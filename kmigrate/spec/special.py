@@ -140,72 +140,71 @@ def dilation_strides(work: Work) -> None:
                      "border_mode='valid')")
 
 
-@special("theano-padding")
-def theano_padding(work: Work) -> None:
-    """Keras 1 padding that Keras 3's `padding=` cannot say, written as the exact construction.
-
-    'full' (Theano only) is ZeroPadding(k-1 each side) + 'valid'. Theano's 'same' padded k//2 on both
-    sides and cropped the end, where TensorFlow pads the extra at the end: they differ for even
-    kernels and strides > 1 (measured on Keras 1.2.2: fixtures/legacy), and no weights can fix it.
-    The construction needs a place for the extra layers, which the consumer gives as context['form']
-    ("functional" or "sequential"); elsewhere 'full' is refused by its value map and Theano 'same'
-    gets a warning or, when the model is known to be Theano-trained, an error.
-    """
+def _theano_padding_case(work: Work):
+    """What the two Theano padding specials share: (mode, kernel, strides, rates, form) of a code call
+    whose border_mode Keras 3 may not express, or None when there is nothing to do."""
     mode = _lit(work, "border_mode", "valid")
-    if mode not in ("full", "same"):
-        return
+    if mode not in ("full", "same") or "form" not in work.context:
+        return None  # a saved config has no place for layers: the weights report checks it numerically
     dims = kernel_params(work)
-    ks = [_lit(work, d) for d in dims]
     n = len(dims)
+    ks = [_lit(work, d) for d in dims]
     stride_name = "subsample" if "subsample" in work.rule.signature else "subsample_length"
     strides = _as_tuple(_lit(work, stride_name, 1), n)
     rates = _as_tuple(_lit(work, "atrous_rate", 1), n) if "atrous_rate" in work.rule.all_params else (1,) * n
-    if "form" not in work.context:
-        return  # a saved config: the weights report checks Theano padding numerically, per layer
-    form = work.context["form"]
     if not all(isinstance(k, int) for k in ks) or strides is None or rates is None:
         if mode == "same" and work.options.backend == "theano":
             work.warn("border_mode='same' with a non-literal kernel size, strides or atrous_rate: whether "
                       "Theano padded it differently from Keras 3 cannot be told here")
+        return None
+    return mode, ks, strides, rates, work.context["form"]
+
+
+def _theano_same_applies(work: Work, ks, strides, recipe: str) -> bool:
+    """Whether to emit the construction for Theano 'same': only for a Theano-trained model, and only
+    where Theano and Keras 3 differ (even kernels, strides > 1); otherwise at most a warning."""
+    even = any(k % 2 == 0 for k in ks)
+    if not (even or max(strides) > 1):
+        return False
+    if work.options.backend is None:
+        work.warn(f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: if this model "
+                  f"was trained on Theano, {recipe}; `kmigrate rewrite --backend theano` emits it")
+    return work.options.backend == "theano"
+
+
+def _needs_place(form, recipe: str) -> None:
+    if form is None:
+        raise Refuse(f"Theano-trained border_mode='same': {recipe}; write the layer as `model.add(...)` or "
+                     "`Layer(...)(x)` so the construction can be emitted")
+
+
+@special("theano-padding")
+def theano_padding(work: Work) -> None:
+    """Keras 1 convolution padding that Keras 3's `padding=` cannot say, written as the exact construction.
+
+    'full' (Theano only) is ZeroPadding((k-1)*rate each side) + 'valid'. Theano's 'same' padded k//2 on
+    both sides and cropped the end, where TensorFlow pads the extra at the end: they differ for even
+    kernels and strides > 1 (measured on Keras 1.2.2: fixtures/legacy), and no weights can fix it.
+    The construction needs a place for the extra layers, which the code consumer gives as
+    context['form'] ("functional" or "sequential", else None); without one, 'full' is refused by its
+    value map and Theano 'same' is an error when the model is known to be Theano-trained.
+    """
+    case = _theano_padding_case(work)
+    if case is None:
         return
+    mode, ks, strides, rates, form = case
     if mode == "full":
-        if form is not None and work.rule.id not in ("deconv2d", "separable-conv2d"):
-            # Theano's full convolution: every overlap of the dilated kernel
+        if form is not None:  # every overlap of the (dilated) kernel
             _construct(work, [((k - 1) * r, (k - 1) * r) for k, r in zip(ks, rates)], None)
         return
     if max(rates) > 1:
-        if any(k % 2 == 0 for k in ks) or max(strides) > 1:
-            if work.options.backend == "theano":
-                raise Refuse("Theano-trained border_mode='same' with atrous_rate > 1 and an even kernel or "
-                             "strides > 1: no exact Keras 3 construction is known")
+        if (any(k % 2 == 0 for k in ks) or max(strides) > 1) and work.options.backend == "theano":
+            raise Refuse("Theano-trained border_mode='same' with atrous_rate > 1 and an even kernel or "
+                         "strides > 1: no exact Keras 3 construction is known")
         return  # odd dilated kernels at stride 1 pad alike in Theano and Keras 3
-    even = any(k % 2 == 0 for k in ks)
-    if not (even or max(strides) > 1):
-        return
     recipe = ("Theano padded k//2 on both sides where Keras 3 pads the extra at the end; the exact "
               "equivalent is ZeroPadding(k//2 each side) + padding='valid' (+ Cropping the end to ceil(n/s))")
-    if work.rule.id == "deconv2d":
-        recipe = ("Theano's transposed convolution cropped k//2 at the start where Keras 3 crops at the end; "
-                  "the exact equivalent is padding='valid' + Cropping2D((k//2, k - s - k//2) per axis)")
-    if work.options.backend != "theano":
-        if work.options.backend is None:
-            work.warn(f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: if this model "
-                      f"was trained on Theano, {recipe}; `kmigrate rewrite --backend theano` emits it")
-        return
-    if work.rule.id == "separable-conv2d":
-        return  # TensorFlow-only in Keras 1: never Theano-trained
-    if work.rule.id == "deconv2d":
-        # Theano's 'same' transposed convolution is the full 'valid' one with k//2 cropped from the
-        # start and the rest beyond n*s from the end (measured on Keras 1.2.2: k=3, s=2).
-        crops = [(k // 2, k - s - k // 2) for k, s in zip(ks, strides)]
-        if any(b < 0 for _, b in crops):
-            raise Refuse(f"Theano-trained border_mode='same' with kernel {tuple(ks)} and strides {strides}: "
-                         "no exact Keras 3 construction is known; check its predictions after converting")
-        if form is None:
-            raise Refuse(f"Theano-trained border_mode='same': the exact equivalent is padding='valid' + "
-                         f"Cropping2D({tuple(crops)}); write the layer as `model.add(...)` or `Layer(...)(x)` "
-                         "so the construction can be emitted")
-        _construct(work, None, crops)
+    if not _theano_same_applies(work, ks, strides, recipe):
         return
     crops = []
     for k, s in zip(ks, strides):
@@ -221,10 +220,28 @@ def theano_padding(work: Work) -> None:
             raise Refuse(f"Theano-trained border_mode='same' with an even kernel and strides > 1: {recipe}, "
                          "and the crop depends on the input size, which is not known here")
         crops = [c if c is not None else (1 if ni % 2 == 0 else 0) for c, ni in zip(crops, size)]
-    if form is None:
-        raise Refuse(f"Theano-trained border_mode='same': {recipe}; write the layer as "
-                     "`model.add(...)` or `Layer(...)(x)` so the construction can be emitted")
+    _needs_place(form, recipe)
     _construct(work, [(k // 2, k // 2) for k in ks], [(0, c) for c in crops])
+
+
+@special("theano-padding-transposed")
+def theano_padding_transposed(work: Work) -> None:
+    """Theano's 'same' transposed convolution is the full 'valid' one with k//2 cropped from the start
+    and the rest beyond n*s from the end (measured on Keras 1.2.2: k=3, s=2); Keras 3 crops the end."""
+    case = _theano_padding_case(work)
+    if case is None or case[0] != "same":
+        return  # 'full' is refused by the border_mode value map
+    _, ks, strides, _, form = case
+    recipe = ("Theano's transposed convolution cropped k//2 at the start where Keras 3 crops at the end; "
+              "the exact equivalent is padding='valid' + Cropping2D((k//2, k - s - k//2) per axis)")
+    if not _theano_same_applies(work, ks, strides, recipe):
+        return
+    crops = [(k // 2, k - s - k // 2) for k, s in zip(ks, strides)]
+    if any(b < 0 for _, b in crops):
+        raise Refuse(f"Theano-trained border_mode='same' with kernel {tuple(ks)} and strides {strides}: "
+                     "no exact Keras 3 construction is known; check its predictions after converting")
+    _needs_place(form, recipe)
+    _construct(work, None, crops)
 
 
 def _spatial_input(work: Work):
