@@ -90,6 +90,7 @@ class Collector(cst.CSTVisitor):
         self.layer_modules = ruleset.layer_modules()
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
         self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
+        self.getters = {q for q, r in self.functions.items() if not r.signature}
         self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
         self.star_modules: list[str] = []
         self.comparisons: list[cst.Comparison] = []
@@ -367,27 +368,28 @@ class Collector(cst.CSTVisitor):
     # -- backend functions -----------------------------------------------------------------------
     def plan_function(self, node: cst.Call, rule: Rule, qname: str) -> None:
         vmap = next(iter(rule.value_maps.values()))
+        short = qname.rsplit(".", 1)[1]
         first: Any = NOLIT
-        if qname.endswith("set_image_dim_ordering"):
-            if len(node.args) != 1 or node.args[0].keyword is not None and node.args[0].keyword.value != "dim_ordering":
-                self.diag(node, Severity.ERROR, rule.id, "set_image_dim_ordering(...) left as written: "
-                          "expected one argument")
+        if rule.signature:  # a setter: its one argument is mapped
+            (param,) = rule.signature
+            if len(node.args) != 1 or node.args[0].keyword is not None and node.args[0].keyword.value != param:
+                self.diag(node, Severity.ERROR, rule.id, f"{short}(...) left as written: expected one argument")
                 return
             lit = literal_of(node.args[0].value)
             if lit not in vmap.mapping and lit not in vmap.keep:
-                self.diag(node, Severity.ERROR, rule.id, "set_image_dim_ordering(...) left as written: "
-                          "its argument is not 'th' or 'tf'")
+                self.diag(node, Severity.ERROR, rule.id, f"{short}(...) left as written: its argument is not "
+                          f"{' or '.join(repr(k) for k in vmap.mapping)}")
                 return
             first = vmap.mapping.get(lit, lit)
         new = rule.names[qname]
         keep_alias = isinstance(node.func, cst.Name) and any(
             alias.asname is not None for _, alias in self.import_bindings(node.func))
         if not keep_alias and isinstance(node.func, cst.Name) and self.taken(node, new):
-            self.diag(node, Severity.ERROR, rule.id, f"{qname.rsplit('.', 1)[1]}(...) left as written: `{new}` "
+            self.diag(node, Severity.ERROR, rule.id, f"{short}(...) left as written: `{new}` "
                       "already names something else here")
             return
         as_value = None
-        if not qname.endswith("set_image_dim_ordering") and not self._compared_or_mapped(node):
+        if not rule.signature and not self._compared_or_mapped(node):
             # its result is used as a value ('th'/'tf'): keep that value, computed the Keras 2 way
             as_value = {v: k for k, v in vmap.mapping.items()}
         self.plans.calls[node] = FunctionPlan(rule, None if keep_alias else new, first, as_value)
@@ -419,7 +421,7 @@ class Collector(cst.CSTVisitor):
             vmap = next(iter(rule.value_maps.values()))
             for comp in self.comparisons:
                 operands = [comp.left] + [t.comparator for t in comp.comparisons]
-                getters = [o for o in operands if self.source_call(o) == "keras.backend.image_dim_ordering"]
+                getters = [o for o in operands if self.source_call(o) in self.getters]
                 if not any(g in self.plans.calls for g in getters):
                     continue  # not rewritten (skipped, disabled or refused): its literals stay too
                 for o in operands:
@@ -505,6 +507,9 @@ class Applier(cst.CSTTransformer):
             args = list(updated.args)
             if plan.first_arg is not NOLIT:
                 args[0] = args[0].with_changes(value=render_node(plan.first_arg, like=args[0].value))
+                keyword = args[0].keyword
+                if keyword is not None and keyword.value in plan.rule.rename:
+                    args[0] = args[0].with_changes(keyword=keyword.with_changes(value=plan.rule.rename[keyword.value]))
             call = updated.with_changes(func=_renamed(updated.func, plan.new_name) if plan.new_name else updated.func,
                                         args=args)
             if plan.as_keras1_value:

@@ -177,3 +177,17 @@ def test_rewritten_objects_carry_the_keras1_configuration(case):
             assert _matches(value, config.get(key)), (key, value, config.get(key))
         checked += 1
     assert checked
+
+
+def test_backend_setter_rewrite_runs_on_keras3():
+    from kmigrate.rewrite.files import rewrite_source
+
+    source = "from keras import backend as K\nK.set_image_dim_ordering(dim_ordering='th')\nv = K.image_dim_ordering()\n"
+    new, _ = rewrite_source(source)
+    namespace: dict = {}
+    try:
+        exec(compile(new, "<rewritten>", "exec"), namespace)
+        assert keras.config.image_data_format() == "channels_first"
+        assert namespace["v"] == "th"  # the value Keras 1 code expects
+    finally:
+        keras.config.set_image_data_format("channels_last")
