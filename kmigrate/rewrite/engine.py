@@ -36,7 +36,6 @@ NO_EQUAL_SPACE = dict(whitespace_before=cst.SimpleWhitespace(""), whitespace_aft
 @dataclass
 class LayerPlan:
     rule: Rule
-    target: str
     args: list[Arg]
     index: dict[str, int]  # Keras 1 parameter -> index of the written argument
     new_func_name: str | None  # rename the called name/attribute to this (None: keep, it is an alias)
@@ -322,7 +321,7 @@ class Collector(cst.CSTVisitor):
                 self.record_name(node.func, extra, False)
         if result.before or result.after:
             self.plans.wraps[anchor] = node
-        return LayerPlan(rule, result.target, result.args, index, new_name, result.before, result.after)
+        return LayerPlan(rule, result.args, index, new_name, result.before, result.after)
 
     def _warn_if_positionals_differ(self, node: cst.Call, rule: Rule, spelling: str, positional) -> None:
         """A name Keras 1 and Keras 3 share, with positionals whose meaning differs between them
