@@ -20,7 +20,7 @@ COMMON_FILE = "_common.toml"
 RULE_KEYS = {
     "id", "kind", "summary", "names", "dual", "modules", "signature", "keywords", "defaults", "layer_kwargs",
     "target_params", "positional", "kernel_dims", "value_maps", "pack", "rename", "drop", "refuse",
-    "explicit", "special", "include",
+    "explicit", "special", "include", "weights",
 }
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
 MAP_KEYS = {"map", "drop", "keep", "refuse", "warn", "others", "nonliteral", "calls", "option"}
@@ -227,6 +227,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         refuse=dict(merged.get("refuse", {})),
         explicit=tuple(merged.get("explicit", ())),
         special=tuple(merged.get("special", ())),
+        weights=merged.get("weights"),
     )
     if kind == "layer":
         _check_layer_rule(rule)

@@ -54,6 +54,7 @@ class Rule:
     refuse: dict[str, str] = field(default_factory=dict)  # param present -> leave call, say why
     explicit: tuple[str, ...] = ()  # target params always emitted (from `defaults` when missing)
     special: tuple[str, ...] = ()  # named functions in kmigrate.spec.special, run before the ops
+    weights: str | None = None  # the weight family (kmigrate.weights) that converts this layer's arrays
 
     @property
     def all_params(self) -> tuple[str, ...]:
