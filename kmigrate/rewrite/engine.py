@@ -92,6 +92,11 @@ class Collector(cst.CSTVisitor):
         self.getters = {q for q, r in self.functions.items() if not r.signature}
         self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
         self.star_modules: list[str] = []
+        # Keras 1 code is certain here (a rewrite that changes something, a Keras 1 module path): calls
+        # that are valid Keras 3 but meant Keras 1's defaults (`LSTM(32)` had hard_sigmoid gates) get
+        # those defaults written out; `deferred` holds them until the whole module has been seen.
+        self.keras1_evidence = False
+        self.deferred: list[tuple[cst.Call, Rule, str]] = []
         self.comparisons: list[cst.Comparison] = []
         self.imports: list[cst.ImportFrom] = []
 
@@ -180,6 +185,7 @@ class Collector(cst.CSTVisitor):
         module = get_full_name_for_node(node.module)
         if module in self.module_map:
             self.plans.imports_change = True
+            self.keras1_evidence = True
         if not isinstance(node.names, cst.ImportStar) and any(
                 f"{module}.{get_full_name_for_node(a.name)}" in self.module_map for a in node.names):
             self.plans.imports_change = True  # `from keras.layers import convolutional`
@@ -231,6 +237,8 @@ class Collector(cst.CSTVisitor):
             return
         try:
             plan = self.plan_layer(node, rule, spelling)
+            if plan is None and rule.explicit and node not in self.plans.calls:
+                self.deferred.append((node, rule, spelling))
         except Refuse as why:
             self.diag(node, Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")
             return
@@ -240,7 +248,9 @@ class Collector(cst.CSTVisitor):
                 self.plans.renamed_refs.add(node.func)
 
     # -- layer calls -----------------------------------------------------------------------------
-    def plan_layer(self, node: cst.Call, rule: Rule, spelling: str) -> LayerPlan | None:
+    def plan_layer(self, node: cst.Call, rule: Rule, spelling: str, force: bool = False) -> LayerPlan | None:
+        """Bind, run the rule and plan the edit; None when the call is (or may be) Keras 2 API already.
+        `force`: the module is certainly Keras 1, so a dual spelling is read with Keras 1's defaults."""
         for a in node.args:
             if a.star:
                 raise Refuse(f"`{a.star}` arguments hide which Keras 1 parameters are passed")
@@ -268,13 +278,18 @@ class Collector(cst.CSTVisitor):
                               f"{spelling}(...) left as written: positional argument {i + 1} is "
                               f"`{dim}` in Keras 1 but `strides` in Keras 2/3 and is not a literal")
                     return None
+        for i, a in enumerate(positional[:len(rule.signature)]):
+            vmap = rule.value_maps.get(rule.signature[i])  # `SpatialDropout2D(0.2, 'th')`: a Keras 1 value
+            lit = literal_of(a.value)
+            if vmap is not None and lit is not NOLIT and isinstance(lit, str) and (lit in vmap.mapping or lit in vmap.drop):
+                k1_positional.append(f"positional argument {i + 1}, `{rule.signature[i]}={lit!r}`")
         if k1_positional and k2_keywords:
             raise Refuse(f"it mixes Keras 1 ({k1_positional[0]}) and Keras 2 (`{k2_keywords[0]}`) arguments")
         # Keras 2 positionals (a kernel_size tuple) or Keras 2 keywords: bind in the Keras 2 order and
         # rename only the Keras 1 keywords, as Keras 2.0's own shim did.
         keras2_form = bool(k2_keywords) or self._kernel_tuple(rule, positional)
         if keras2_form:
-            if not k1_keywords and spelling in rule.dual:
+            if not k1_keywords and spelling in rule.dual and not force:
                 return None  # already Keras 2 API
             if len(positional) > rule.positional:
                 raise Refuse(f"{len(positional)} positional arguments in the Keras 2 form: which parameters "
@@ -283,8 +298,11 @@ class Collector(cst.CSTVisitor):
             names = [keras1_of.get(t, t) for t in rule.target_params[:len(positional)]]
         else:
             if spelling in rule.dual and not (k1_keywords or k1_positional):
-                self._warn_if_positionals_differ(node, rule, spelling, positional)
-                return None  # Keras 2 API, or not certainly Keras 1
+                if not force:
+                    self._warn_if_positionals_differ(node, rule, spelling, positional)
+                    return None  # Keras 2 API, or not certainly Keras 1
+                if len(positional) > rule.positional:
+                    return None  # said by _warn_if_positionals_differ when first seen
             names = list(rule.signature[:len(positional)])
 
         args: list[Arg] = []
@@ -321,6 +339,10 @@ class Collector(cst.CSTVisitor):
                 self.record_name(node.func, extra, False)
         if result.before or result.after:
             self.plans.wraps[anchor] = node
+        if not force and (new_name not in (None, spelling) or result.before or result.after
+                          or len(result.args) != len(node.args)
+                          or any(a.value.changed or a.name != a.source for a in result.args)):
+            self.keras1_evidence = True
         return LayerPlan(rule, result.args, index, new_name, result.before, result.after)
 
     def _warn_if_positionals_differ(self, node: cst.Call, rule: Rule, spelling: str, positional) -> None:
@@ -413,7 +435,17 @@ class Collector(cst.CSTVisitor):
         return _renamed_name(self.rs, get_full_name_for_node(imp.module), get_full_name_for_node(alias.name)) is not None
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        """Work that needs the whole module seen: compared literals and import bindings."""
+        """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
+        if self.keras1_evidence:
+            for node, rule, spelling in self.deferred:
+                try:
+                    plan = self.plan_layer(node, rule, spelling, force=True)
+                except Refuse:
+                    continue  # as written it is valid Keras 3; only the defaults were to be added
+                if plan is not None:
+                    self.plans.calls[node] = plan
+                    if isinstance(node.func, cst.Name):
+                        self.plans.renamed_refs.add(node.func)
         for rule in self.rs.of_kind("function"):
             if not self.options.enabled(rule.id):
                 continue

@@ -10,7 +10,7 @@ LAYER_KWARGS = ("input_shape", "batch_input_shape", "input_dtype", "name", "trai
 
 # Keyword arguments every Keras 3 layer accepts (keras/src/layers/layer.py @ 3.15): the base of every
 # target signature, so an emitted `name=`/`dtype=`/`input_shape=` is never an unknown keyword.
-TARGET_LAYER_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "autocast")
+TARGET_LAYER_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "autocast", "activity_regularizer")
 
 
 @dataclass(frozen=True)

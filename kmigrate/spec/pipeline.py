@@ -147,8 +147,10 @@ def run(work: Work) -> Result:
     for old, new in rule.rename.items():
         work.rename(old, new)
     for param, why in rule.drop.items():
-        if work.pop(param) is not None and why:
-            work.warn(f"`{param}` dropped: {why}")
+        arg = work.pop(param)
+        if arg is not None and why and not (arg.value.known and param in rule.defaults
+                                            and arg.value.lit == rule.defaults[param]):
+            work.warn(f"`{param}` dropped: {why}")  # Keras 1's default value, spelled out, says nothing
     for param in rule.explicit:
         if not work.has(param):
             keras1 = _keras1_name(rule, param)

@@ -79,10 +79,11 @@ def batch_input_shape(work: Work) -> None:
     work.args[i].value = Value.of(tuple(v.lit[1:]))
 
 
-@special("conv1d-input-shape", consumes=("input_dim", "input_length"))
-def conv1d_input_shape(work: Work) -> None:
-    """Keras 1 Convolution1D turned a truthy `input_dim` into `input_shape=(input_length, input_dim)`;
-    Keras 3 would read `input_dim=d` as `input_shape=(d,)`, which is wrong for a 1D convolution."""
+@special("input-dim-length", consumes=("input_dim", "input_length"))
+def input_dim_length(work: Work) -> None:
+    """Keras 1 Convolution1D and recurrent layers turned a truthy `input_dim` into
+    `input_shape=(input_length, input_dim)`; Keras 3 would read `input_dim=d` as `input_shape=(d,)`,
+    which is wrong for a sequence layer."""
     dim, length = work.get("input_dim"), work.get("input_length")
     if dim is None or (dim.known and not dim.lit):
         if length is not None:
@@ -433,3 +434,71 @@ def regularizer_defaults(work: Work) -> None:
     for name in ("l1", "l2"):
         if not work.has(name):
             work.set(name, Value.of(default))
+
+
+@special("forget-bias-init", consumes=("forget_bias_init",))
+def forget_bias_init(work: Work) -> None:
+    """Keras 1 initialised the LSTM forget-gate bias with its own initializer ('one' by default);
+    Keras 3 has only `unit_forget_bias` (ones, the default, or the bias initializer's zeros)."""
+    arg = work.pop("forget_bias_init")
+    if arg is None or (arg.value.known and arg.value.lit == "one"):
+        return
+    if arg.value.known and arg.value.lit in ("zero", "zeros"):
+        work.set("unit_forget_bias", Value.of(False))
+        return
+    shown = repr(arg.value.lit) if arg.value.known else "..."
+    work.warn(f"`forget_bias_init={shown}` dropped: Keras 3 initialises the forget-gate bias with ones "
+              "(unit_forget_bias=True) or with `bias_initializer` (unit_forget_bias=False); this changes "
+              "only the initial weights")
+
+
+@special("theano-same-recurrent")
+def theano_same_recurrent(work: Work) -> None:
+    """ConvLSTM2D 'same' padding: Theano and Keras 3 differ for even kernels and strides > 1 (as for
+    Convolution2D), and a recurrent layer has no place for padding layers around its inner convolutions."""
+    if _lit(work, "border_mode", "valid") != "same":
+        return
+    ks = [_lit(work, d) for d in kernel_params(work)]
+    strides = _as_tuple(_lit(work, "subsample", 1), len(ks))
+    if not all(isinstance(k, int) for k in ks) or strides is None:
+        return
+    even = any(k % 2 == 0 for k in ks)
+    if not (even or max(strides) > 1):
+        return
+    why = (f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: Theano padded k//2 on "
+           "both sides where Keras 3 pads the extra at the end, and no construction reaches the "
+           "convolutions inside a recurrent layer")
+    if work.options.backend == "theano":
+        raise Refuse(f"Theano-trained {why}")
+    if work.options.backend is None:
+        work.warn(f"if this model was trained on Theano, {why}: its predictions will differ")
+
+
+@special("embedding-input-length", consumes=("input_length",))
+def embedding_input_length(work: Work) -> None:
+    """Keras 1's Embedding always set `input_shape=(input_length,)`, overriding any input_shape it was
+    given (a batch_input_shape still won); Keras 3's Embedding has no input_length."""
+    length = work.get("input_length")
+    if length is None:
+        return
+    if work.has("batch_input_shape") or (length.known and length.lit is None):
+        work.pop("input_length")
+        return
+    if work.pop("input_shape") is not None:
+        work.warn("`input_shape` dropped: Keras 1's Embedding used `input_length` instead")
+    i = work.index("input_length")
+    work.args[i].name = "input_shape"
+    work.args[i].value = Value.of((length.lit,)) if length.known else Value(parts=(length,), changed=True)
+
+
+@special("thresholded-relu", consumes=("theta",))
+def thresholded_relu(work: Work) -> None:
+    """Keras 1 ThresholdedReLU(theta) is x where x > theta, else 0: Keras 3's ReLU(threshold=theta)
+    for theta >= 0 (measured); Keras 3's ReLU rejects a negative threshold."""
+    theta = work.pop("theta")
+    value = theta.value if theta is not None else Value.of(1.0)  # Keras 1's default
+    if value.known and (not isinstance(value.lit, (int, float)) or value.lit < 0):
+        raise Refuse(f"`theta={value.lit!r}`: Keras 3's ReLU takes only a threshold >= 0")
+    if not value.known:
+        work.warn("`theta` is not a literal: Keras 3's ReLU rejects a negative threshold")
+    work.set("threshold", value)

@@ -79,14 +79,27 @@ def test_module_targets_import_in_keras3():
 
 def _built_layers(source: str) -> list:
     """Run a rewritten fixture (trusted test data) and collect the Keras layers it constructs."""
+    import sys
+
     built = []
     original = keras.layers.Layer.__init__
+
+    def inside_another_layer(layer) -> bool:
+        """Built by another layer's constructor (an RNN's cell, Bidirectional's copies): not the fixture's."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            owner = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+            if isinstance(owner, keras.layers.Layer) and owner is not layer:
+                return True
+            frame = frame.f_back
+        return False
 
     def recording_init(self, *args, **kwargs):
         original(self, *args, **kwargs)
         if type(self).__module__.startswith("keras.src.layers") and not getattr(self, "_recorded", False):
             self._recorded = True
-            built.append(self)
+            if not inside_another_layer(self):
+                built.append(self)
 
     keras.layers.Layer.__init__ = recording_init
     try:
