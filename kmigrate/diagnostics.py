@@ -1,4 +1,4 @@
-"""Diagnostics and per-file results: plain values that the CLI renders and maps to exit codes."""
+"""Diagnostics and per-file results: plain values that the CLI renders and the run maps to exit codes."""
 
 from __future__ import annotations
 
@@ -20,15 +20,17 @@ class Diagnostic:
     line: int = 0
     col: int = 0
     path: str = "-"
+    cell: int | None = None  # notebooks: 1-based cell number; line/col are then inside that cell
 
     def render(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.severity.value} [{self.rule}] {self.message}"
+        where = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{where}{self.line}:{self.col}: {self.severity.value} [{self.rule}] {self.message}"
 
 
 class Status(str, enum.Enum):
     UNCHANGED = "unchanged"
     CHANGED = "changed"
-    SKIPPED = "skipped"  # never parsed: no Keras 1 marker in the bytes
+    SKIPPED = "skipped"  # never parsed: no Keras 1 marker in the bytes, or not a file kmigrate reads
     FAILED = "failed"  # unreadable or unparsable; left untouched
 
 
@@ -39,6 +41,8 @@ class FileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     old_text: str | None = None
     new_text: str | None = None
+    new_data: bytes | None = None  # the bytes to write (new_text in the file's own encoding)
+    note: str | None = None  # why a file was skipped, shown with -v
 
     @property
     def has_errors(self) -> bool:

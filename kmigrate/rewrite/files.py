@@ -1,40 +1,31 @@
-"""Per-file work for `kmigrate rewrite`: find files, prefilter, parse, rewrite, check, write atomically.
+"""One input's work for `kmigrate rewrite`: decode, prefilter, parse (porting Python 2 on request), rewrite,
+tidy, check, encode. Pure: bytes in, a FileResult out; writing and isolation belong to the runner.
 
-The per-file boundary never raises: every file yields a FileResult, so one bad file never aborts a tree.
+The per-input boundary never raises: every input yields a FileResult, so one bad file never aborts a tree.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
 
+from kmigrate import atomic
 from kmigrate.diagnostics import Diagnostic, FileResult, Severity, Status
 from kmigrate.spec.loader import RuleSet, default_ruleset
 from kmigrate.spec.model import Options
 
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", "env", ".env",
-             "build", "dist", "site-packages", "node_modules", ".eggs", ".mypy_cache", ".pytest_cache"}
 KERAS_JSON = "keras.json"
+PYTHON, NOTEBOOK, JSON = "python", "notebook", "json"
 
 
-def iter_paths(paths: Iterable[str]) -> Iterator[Path]:
-    """Explicit files as given (what pre-commit passes); directories walked for *.py and keras.json."""
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                                 and not (Path(root, d) / "pyvenv.cfg").exists())
-                for f in sorted(files):
-                    if f.endswith(".py") or f == KERAS_JSON:
-                        yield Path(root, f)
-        else:
-            yield path
+def kind_of(name: str) -> str:
+    """How an input is read, from its name: a notebook, a keras.json, else Python source."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.endswith(".ipynb"):
+        return NOTEBOOK
+    return JSON if base == KERAS_JSON else PYTHON
 
 
 def markers(ruleset: RuleSet) -> tuple[bytes, ...]:
@@ -43,9 +34,22 @@ def markers(ruleset: RuleSet) -> tuple[bytes, ...]:
     return (b"keras",) + tuple(k.encode() for r in ruleset.of_kind("json") for k in r.names)
 
 
+def needs_parse(data: bytes, ruleset: RuleSet) -> bool:
+    """The byte prefilter: False means the input certainly needs no rewrite (the parser never runs)."""
+    return any(m in data for m in markers(ruleset))
+
+
+class SourceError(ValueError):
+    """Source that does not parse (or could not be ported): a message with its line and column."""
+
+    def __init__(self, message: str, line: int = 0, col: int = 0):
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,
                    ruleset: RuleSet | None = None) -> tuple[str, list[Diagnostic]]:
-    """Rewrite Python source text; raises libcst.ParserSyntaxError when it does not parse."""
+    """The engine's rewrite of Python source text; raises libcst.ParserSyntaxError when it does not parse."""
     import libcst as cst  # here, not at import: files without Keras code never need the parser
 
     from kmigrate.rewrite.engine import rewrite_module
@@ -54,6 +58,66 @@ def rewrite_source(text: str, path: str = "-", options: Options | None = None,
     module = cst.parse_module(text)
     new, diags = rewrite_module(module, ruleset, options or Options(), path, text)
     return new.code, diags
+
+
+def _python_error(text: str, exc: BaseException) -> SourceError:
+    """Where and why source does not parse, in CPython's words when CPython rejects it too (its
+    positions are the ones editors and tracebacks show); libcst's own otherwise."""
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        return SourceError(f"does not parse as Python 3: {err.msg}", err.lineno or 0, err.offset or 0)
+    except (RecursionError, MemoryError, ValueError) as err:
+        return SourceError(f"does not parse as Python 3: {type(err).__name__}: {err}")
+    message = getattr(exc, "message", str(exc))
+    m = re.match(r"(?:parser error: )?error at (\d+):(\d+): (.*)", message, re.S)
+    if m:
+        return SourceError(f"libcst cannot parse this: {m.group(3)}", int(m.group(1)), int(m.group(2)))
+    return SourceError(f"libcst cannot parse this: {message}",
+                       getattr(exc, "editor_line", 0), getattr(exc, "editor_column", 0))
+
+
+def migrate_python(text: str, path: str = "-", options: Options | None = None,
+                   ruleset: RuleSet | None = None, py2: bool = False) -> tuple[str, list[Diagnostic]]:
+    """What `kmigrate rewrite` does to Python source: the engine's rewrite, on a Python 3 port with
+    `py2`, then the layout tidy-up (duplicate imports, continuation lines). Raises SourceError."""
+    from libcst import ParserSyntaxError
+
+    from kmigrate.py2 import MissingFissix, looks_like_python2, parse_error_position, port
+    from kmigrate.rewrite import tidy
+
+    # libcst knows only \n and \r\n: a file of bare \r line endings (old Mac) is parsed as \n and put
+    # back, so it comes out byte-identical when nothing changes. Python reads \r as a newline anyway.
+    bare_cr = "\r" in text and "\n" not in text
+    source = text.replace("\r", "\n") if bare_cr else text
+    notes: list[Diagnostic] = []
+    try:
+        new, diags = rewrite_source(source, path, options, ruleset)
+    except ParserSyntaxError as exc:
+        error = _python_error(source, exc)
+        if not py2:
+            if looks_like_python2(source):
+                error.message += " (this looks like Python 2: `--py2` ports it to Python 3 first, with fissix)"
+            raise error from None
+        try:
+            ported = port(source, path)
+        except MissingFissix as missing:
+            raise SourceError(str(missing)) from None
+        except Exception as err:  # noqa: BLE001 - fissix's ParseError and tokenizer errors
+            where = parse_error_position(err) or (error.line, error.col)
+            raise SourceError(f"does not parse as Python 3 or Python 2: {error.message.split(': ', 1)[-1]}",
+                              *where) from None
+        try:
+            new, diags = rewrite_source(ported, path, options, ruleset)
+        except ParserSyntaxError as exc2:
+            raise _python_error(ported, exc2) from None
+        notes.append(Diagnostic(Severity.INFO, "py2", "ported from Python 2 (fissix)", 0, 0, path))
+        source = ported
+    if new != source:
+        new = tidy.tidy(source, new)
+    if bare_cr:
+        new = new.replace("\n", "\r")
+    return new, notes + diags
 
 
 def rewrite_keras_json(text: str, path: str = "-", options: Options | None = None,
@@ -92,94 +156,104 @@ def rewrite_keras_json(text: str, path: str = "-", options: Options | None = Non
     return new_text, notes
 
 
-def syntax_error_position(exc: BaseException) -> tuple[int, int, str] | None:
-    """(line, column, message) of a libcst parse error, as an editor shows them; None otherwise."""
-    from libcst import ParserSyntaxError
-
-    if not isinstance(exc, ParserSyntaxError):
-        return None
-    return exc.editor_line, exc.editor_column, exc.message
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    """Text and encoding of a Python source file (PEP 263 cookie, BOM), without importing it."""
+def decode(data: bytes, python: bool = True) -> tuple[str, str]:
+    """Text and encoding of an input (PEP 263 cookie and BOM for Python source), without importing it."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8"), "utf-8-sig"
-    head = data.split(b"\n", 2)[:2]
-    for line in head:
-        m = re.match(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", line)
-        if m:
-            enc = m.group(1).decode("ascii")
-            return data.decode(enc), enc
+    if python:
+        for line in re.split(rb"\r\n|\r|\n", data, maxsplit=2)[:2]:
+            m = re.match(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", line)
+            if m:
+                enc = m.group(1).decode("ascii")
+                return data.decode(enc), enc
     return data.decode("utf-8"), "utf-8"
 
 
-def process_file(path: Path, options: Options, write: bool, ruleset: RuleSet | None = None) -> FileResult:
-    """Rewrite one file; `write=False` computes the result without touching the file."""
+def encode(text: str, encoding: str) -> bytes:
+    return text.encode(encoding)  # "utf-8-sig" writes the BOM back
+
+
+def process_data(name: str, data: bytes, options: Options, ruleset: RuleSet | None = None,
+                 py2: bool = False, kind: str | None = None) -> FileResult:
+    """Rewrite one input's bytes; `new_data` holds the bytes to write when it changed. Never raises."""
     ruleset = ruleset or default_ruleset()
-    name = str(path)
+    kind = kind or kind_of(name)
+    if not needs_parse(data, ruleset):
+        return FileResult(name, Status.SKIPPED, note="no Keras marker")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return _failed(name, f"cannot read: {exc.strerror or exc}")
-    if not any(m in data for m in markers(ruleset)):
-        return FileResult(name, Status.SKIPPED)
-    try:
-        text, encoding = _decode(data)
+        text, encoding = decode(data, python=kind == PYTHON)
     except (UnicodeDecodeError, LookupError) as exc:
-        return _failed(name, f"cannot decode: {exc}")
-    is_json = path.name == KERAS_JSON
+        return failed(name, f"cannot decode: {exc}")
     try:
-        if is_json:
-            try:
-                new_text, diags = rewrite_keras_json(text, name, options, ruleset)
-            except ValueError as exc:
-                return _failed(name, f"not valid JSON: {exc}")
+        if kind == JSON:
+            new_text, diags = rewrite_keras_json(text, name, options, ruleset)
+        elif kind == NOTEBOOK:
+            new_text, diags = _rewrite_notebook(text, name, options, ruleset, py2)
         else:
-            new_text, diags = rewrite_source(text, name, options, ruleset)
+            new_text, diags = migrate_python(text, name, options, ruleset, py2)
+    except SourceError as exc:
+        return failed(name, exc.message, exc.line, exc.col)
+    except _NotebookCellError as exc:
+        return FileResult(name, Status.FAILED, [Diagnostic(Severity.ERROR, "file", exc.message, exc.line,
+                                                           exc.col, name, exc.cell)])
+    except ValueError as exc:  # bad JSON, not a notebook
+        return failed(name, f"not valid {'JSON' if kind == JSON else 'notebook'}: {exc}"
+                      if kind == JSON else str(exc))
+    except RecursionError:
+        return failed(name, "too deeply nested to rewrite safely; left as is")
     except Exception as exc:  # noqa: BLE001 - one bad file must never abort a tree
-        where = syntax_error_position(exc)
-        if where is None:
-            return _failed(name, f"internal error: {type(exc).__name__}: {exc}")
-        hint = " (Keras 1 code is often Python 2: port it to Python 3 first, e.g. with 2to3)" \
-            if _looks_like_python2(text) else ""
-        return _failed(name, f"does not parse as Python 3: {where[2]}{hint}", where[0], where[1])
+        return failed(name, f"internal error: {type(exc).__name__}: {exc}")
     if new_text == text:
         return FileResult(name, Status.UNCHANGED, diags)
-    if not is_json:
+    if kind == PYTHON:
         try:
             ast.parse(new_text)
-        except SyntaxError as exc:  # never write a file that fails to parse
-            return _failed(name, f"internal error: the rewrite did not parse ({exc.msg}); file left as is")
-    result = FileResult(name, Status.CHANGED, diags, old_text=text, new_text=new_text)
-    if write:
-        try:
-            atomic_write(path, new_text.encode(encoding if encoding != "utf-8-sig" else "utf-8-sig"))
-        except OSError as exc:
-            return _failed(name, f"cannot write: {exc.strerror or exc}")
-    return result
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # never write what fails to parse
+            return failed(name, f"internal error: the rewrite did not parse ({exc}); file left as is")
+    try:
+        new_data = encode(new_text, encoding)
+    except UnicodeEncodeError as exc:
+        return failed(name, f"the rewrite cannot be written in the file's encoding {encoding}: {exc}")
+    return FileResult(name, Status.CHANGED, diags, old_text=text, new_text=new_text, new_data=new_data)
 
 
-def _looks_like_python2(text: str) -> bool:
-    return bool(re.search(r"^\s*print\s+[^(\s=]|^\s*exec\s+['\"]|except\s+\w+\s*,\s*\w+\s*:|\bur?'", text, re.M))
+class _NotebookCellError(Exception):
+    def __init__(self, message: str, cell: int, line: int, col: int):
+        super().__init__(message)
+        self.message, self.cell, self.line, self.col = message, cell, line, col
 
 
-def _failed(path: str, message: str, line: int = 0, col: int = 0) -> FileResult:
+def _rewrite_notebook(text: str, name: str, options: Options, ruleset: RuleSet,
+                      py2: bool) -> tuple[str, list[Diagnostic]]:
+    from kmigrate.notebook import CellError, rewrite_notebook
+
+    try:
+        return rewrite_notebook(text, lambda source: migrate_python(source, name, options, ruleset, py2))
+    except CellError as exc:
+        err = exc.error
+        if isinstance(err, SourceError):
+            raise _NotebookCellError(err.message, exc.cell, exc.line, err.col) from None
+        raise _NotebookCellError(f"internal error: {type(err).__name__}: {err}", exc.cell, exc.line,
+                                 exc.col) from None
+
+
+def failed(path: str, message: str, line: int = 0, col: int = 0) -> FileResult:
     return FileResult(path, Status.FAILED, [Diagnostic(Severity.ERROR, "file", message, line, col, path)])
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, keep the mode, then rename over."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmigrate", dir=path.parent)
+def process_file(path: Path, options: Options, write: bool, ruleset: RuleSet | None = None,
+                 py2: bool = False) -> FileResult:
+    """Rewrite one file in this process (no crash isolation: the runner's pool adds that)."""
+    from kmigrate.rewrite.walk import read_regular
+
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
+        data = read_regular(path)
+    except OSError as exc:
+        return failed(str(path), f"cannot read: {exc.strerror or exc}")
+    result = process_data(str(path), data, options, ruleset, py2)
+    if write and result.new_data is not None:
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            atomic.write_bytes(path, result.new_data)
+        except OSError as exc:
+            return failed(str(path), f"cannot write: {exc.strerror or exc}")
+    return result

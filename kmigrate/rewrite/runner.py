@@ -1,0 +1,332 @@
+"""A `kmigrate rewrite` run: find the files, prefilter them, parse and rewrite in worker processes,
+write atomically, and turn the results into a summary and an exit code.
+
+libcst's parser is native code: deeply nested input (about 1,300 nested brackets, or a 10,000-term
+expression) crashes it with SIGSEGV, which no `except` can catch. So every file that passes the byte
+prefilter is parsed in a worker process (with `-j 1` too); a worker that dies costs only its own file,
+which gets a one-line error, and is replaced. Files without a Keras marker never reach a worker, so the
+usual pre-commit run (a handful of files, most without Keras code) starts no process at all.
+
+Workers only compute; this process does every write, so a write is always reported, Ctrl-C or a kill
+never leaves a worker writing, and workers die with this process (Linux) or at their next message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from kmigrate import atomic
+from kmigrate.diagnostics import Diagnostic, FileResult, Severity, Status
+from kmigrate.rewrite.files import failed, kind_of, needs_parse, process_data
+from kmigrate.rewrite.walk import discover, read_regular
+from kmigrate.spec.loader import default_ruleset
+from kmigrate.spec.model import Options
+
+EXIT_OK, EXIT_CHANGED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+NO_MARKER = "no Keras marker"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run does, once the command line and the configuration are merged."""
+
+    options: Options = Options()
+    write: bool = True  # False under --check / --diff
+    jobs: int = 1
+    py2: bool = False
+    exit_zero_even_if_changed: bool = False
+    force_exclude: bool = False
+    exclude: tuple[Path | None, tuple[str, ...]] = (None, ())  # (folder the patterns are relative to, patterns)
+    respect_gitignore: bool = True
+
+
+@dataclass
+class Run:
+    """Every file's result, in the order they finished, and whether Ctrl-C cut the run short."""
+
+    settings: Settings
+    results: list[FileResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    def counts(self) -> Counter:
+        c = Counter()
+        for r in self.results:
+            if r.status is Status.CHANGED:
+                c["changed"] += 1
+            elif r.status is Status.UNCHANGED or (r.status is Status.SKIPPED and r.note == NO_MARKER):
+                if not r.has_errors:
+                    c["unchanged"] += 1
+            elif r.status is Status.SKIPPED:
+                c["skipped"] += 1
+            if r.has_errors:
+                c["errors"] += 1
+        return c
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        c = self.counts()
+        if c["errors"]:
+            return EXIT_ERROR
+        if c["changed"] and not self.settings.exit_zero_even_if_changed:
+            return EXIT_CHANGED
+        return EXIT_OK
+
+    def summary(self) -> str:
+        """One line, black's way: `3 files rewritten, 12 files left unchanged, 1 file with errors`."""
+        c = self.counts()
+
+        def n(k: int, what: str) -> str:
+            return f"{k} file{'' if k == 1 else 's'} {what}"
+
+        parts = []
+        if c["changed"]:
+            parts.append(n(c["changed"], "rewritten" if self.settings.write else "would be rewritten"))
+        if c["unchanged"]:
+            parts.append(n(c["unchanged"], "left unchanged"))
+        if c["skipped"]:
+            parts.append(n(c["skipped"], "skipped"))
+        if c["errors"]:
+            parts.append(n(c["errors"], "with errors"))
+        line = ", ".join(parts) or "no files to rewrite"
+        return f"interrupted: {line}" if self.interrupted else line
+
+
+class _Interrupt:
+    """Ctrl-C sets a flag the loop checks, instead of raising wherever the main thread happens to be:
+    a file being written is finished and reported, then the run stops."""
+
+    def __init__(self):
+        self.set = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.set = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _context():
+    # fork: a worker starts in milliseconds with libcst and the rules already loaded by this process
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:  # noqa: BLE001 - best effort; the pipe's EOF stops us anyway
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _worker(conn, parent: int, options: Options, py2: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(parent)
+    ruleset = default_ruleset()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        index, name, data = task
+        try:
+            conn.send((index, process_data(name, data, options, ruleset, py2, kind_of(name))))
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _crashed(name: str, exitcode: int | None) -> FileResult:
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exit code {exitcode}"
+    return failed(name, f"the parser crashed on this file ({how}; very deep nesting does this to "
+                        "libcst's native parser): left as is")
+
+
+class Pool:
+    """Worker processes that each rewrite one input at a time; a worker that dies is replaced and its
+    input reported as crashed."""
+
+    def __init__(self, size: int, options: Options, py2: bool):
+        import libcst  # noqa: F401 - loaded once here, inherited by forked workers
+
+        import kmigrate.rewrite.engine  # noqa: F401
+
+        default_ruleset()
+        self.size, self.options, self.py2 = max(1, size), options, py2
+        self.ctx = _context()
+        self.workers: dict = {}  # connection -> [process, task or None]
+
+    def _spawn(self):
+        parent_conn, child_conn = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker, args=(child_conn, os.getpid(), self.options, self.py2),
+                                daemon=True)
+        proc.start()
+        child_conn.close()
+        self.workers[parent_conn] = [proc, None]
+        return parent_conn
+
+    def run(self, tasks: Iterator[tuple[int, str, bytes]], stop: Callable[[], bool]
+            ) -> Iterator[tuple[int, FileResult]]:
+        """Yield (index, result) as inputs finish; stops early (killing the workers) when `stop()`."""
+        def feed(conn) -> bool:
+            task = next(tasks, None)
+            if task is None:
+                self.workers[conn][1] = None
+                return False
+            self.workers[conn][1] = task
+            conn.send(task)
+            return True
+
+        try:
+            for _ in range(self.size):
+                conn = self._spawn()
+                if not feed(conn):
+                    self._retire(conn)
+                    break
+            while self.workers and not stop():
+                for conn in wait(list(self.workers), timeout=0.1):
+                    proc, task = self.workers[conn]
+                    try:
+                        index, result = conn.recv()
+                    except (EOFError, OSError):  # the worker died: native crash, OOM kill ...
+                        proc.join()
+                        self.workers.pop(conn)
+                        conn.close()
+                        if task is not None:
+                            yield task[0], _crashed(task[1], proc.exitcode)
+                        if not stop():
+                            new = self._spawn()
+                            if not feed(new):
+                                self._retire(new)
+                        continue
+                    yield index, result
+                    if stop() or not feed(conn):
+                        self._retire(conn)
+        finally:
+            self.close()
+
+    def _retire(self, conn) -> None:
+        proc, _ = self.workers.pop(conn)
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+        conn.close()
+        proc.join(timeout=1)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+    def close(self) -> None:
+        """Stop every worker now (they never write, so killing one loses nothing)."""
+        for conn, (proc, _) in list(self.workers.items()):
+            proc.kill()
+            proc.join()
+            conn.close()
+        self.workers.clear()
+
+
+def run(paths: Iterable[str], settings: Settings,
+        on_result: Callable[[FileResult], None] | None = None) -> Run:
+    """Rewrite (or check) every file under `paths`; `on_result` sees each result as soon as it is final
+    (after its file was written). Never raises for a bad file."""
+    from kmigrate.config import Config
+
+    outcome = Run(settings)
+
+    def emit(result: FileResult) -> None:
+        outcome.results.append(result)
+        if on_result:
+            on_result(result)
+
+    base, patterns = settings.exclude
+    found = discover(paths, Config(Path(base) / "pyproject.toml" if base else None,
+                                   {"exclude": list(patterns)} if patterns else {}),
+                     settings.force_exclude, settings.respect_gitignore)
+    for result in found.results:
+        emit(result)
+    if settings.write:
+        for folder, names in found.folders.items():
+            atomic.clean_stale(folder, names)
+    ruleset = default_ruleset()
+    files = found.files
+
+    with _Interrupt() as interrupt:
+        def tasks() -> Iterator[tuple[int, str, bytes]]:
+            for index, path in enumerate(files):
+                if interrupt.set:
+                    return
+                try:
+                    data = read_regular(path)
+                except OSError as exc:
+                    emit(failed(str(path), f"cannot read: {exc.strerror or exc}"))
+                    continue
+                if not needs_parse(data, ruleset):
+                    emit(FileResult(str(path), Status.SKIPPED, note=NO_MARKER))
+                    continue
+                yield index, str(path), data
+
+        pending = tasks()
+        first = next(pending, None)
+        if first is not None:
+            def all_tasks():
+                yield first
+                yield from pending
+
+            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2)
+            for index, result in pool.run(all_tasks(), lambda: interrupt.set):
+                emit(_finish(files[index], result, settings.write))
+        outcome.interrupted = interrupt.set
+    return outcome
+
+
+def _finish(path: Path, result: FileResult, write: bool) -> FileResult:
+    """Write a changed file (atomically, through its link if it is one) before it is reported."""
+    if write and result.status is Status.CHANGED and result.new_data is not None:
+        try:
+            atomic.write_bytes(path, result.new_data)
+        except OSError as exc:
+            return FileResult(result.path, Status.FAILED, result.diagnostics + [
+                Diagnostic(Severity.ERROR, "file", f"cannot write: {exc.strerror or exc}", 0, 0, result.path)])
+    return result
+
+
+def run_data(name: str, data: bytes, settings: Settings) -> FileResult | None:
+    """One in-memory input (stdin), parsed in a worker like any file; None when Ctrl-C stopped it."""
+    ruleset = default_ruleset()
+    if not needs_parse(data, ruleset):
+        return FileResult(name, Status.UNCHANGED)
+    with _Interrupt() as interrupt:
+        pool = Pool(1, settings.options, settings.py2)
+        for _, result in pool.run(iter([(0, name, data)]), lambda: interrupt.set):
+            return result
+    return None
