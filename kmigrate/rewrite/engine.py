@@ -30,6 +30,11 @@ from kmigrate.spec.model import TARGET_LAYER_KWARGS, Options, Rule
 from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
 
 SKIP_MARKER = "kmigrate: skip"
+# Calls that return a Keras model: a name bound only to one of these is a Keras model, so its `fit`
+# is Keras's (a `fit` on anything else may be scikit-learn's).
+KERAS_MODEL_FACTORIES = {"keras.models.Sequential", "keras.models.Model", "keras.models.load_model",
+                         "keras.models.model_from_json", "keras.models.model_from_yaml", "keras.Sequential",
+                         "keras.Model", "keras.engine.training.Model"}
 NO_EQUAL_SPACE = dict(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
@@ -41,6 +46,7 @@ class LayerPlan:
     new_func_name: str | None  # rename the called name/attribute to this (None: keep, it is an alias)
     before: list = field(default_factory=list)  # extra layers of an exact construction
     after: list = field(default_factory=list)
+    wrap: str | None = None  # the new call becomes this expression ({call} stands for it)
 
 
 @dataclass
@@ -70,10 +76,11 @@ class ModulePlans:
     import_targets: dict[tuple[int, str], set[tuple[str, bool]]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     imports_change: bool = False  # an import names a Keras 1 module path or a renamed name
+    modules_needed: set[str] = field(default_factory=set)  # `import X` the new code needs (math, keras)
 
     @property
     def empty(self) -> bool:
-        return not (self.calls or self.strings or self.attributes or self.imports_change)
+        return not (self.calls or self.strings or self.attributes or self.imports_change or self.modules_needed)
 
 
 class Collector(cst.CSTVisitor):
@@ -91,6 +98,9 @@ class Collector(cst.CSTVisitor):
         self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
         self.getters = {q for q, r in self.functions.items() if not r.signature}
         self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
+        self.methods = ruleset.method_rules()
+        self.keras_imported = False  # method rules (`fit(nb_epoch=)`) apply only in modules that use Keras
+        self.model_targets: set[cst.Name] = set()  # names assigned a Keras model
         self.star_modules: list[str] = []
         # Keras 1 code is certain here (a rewrite that changes something, a Keras 1 module path): calls
         # that are valid Keras 3 but meant Keras 1's defaults (`LSTM(32)` had hard_sigmoid gates) get
@@ -183,6 +193,8 @@ class Collector(cst.CSTVisitor):
         if node.relative or node.module is None:
             return
         module = get_full_name_for_node(node.module)
+        if module.split(".")[0] == "keras":
+            self.keras_imported = True
         if module in self.module_map:
             self.plans.imports_change = True
             self.keras1_evidence = True
@@ -196,8 +208,15 @@ class Collector(cst.CSTVisitor):
             self.imports.append(node)
 
     def visit_Import(self, node: cst.Import) -> None:
+        if any(get_full_name_for_node(a.name).split(".")[0] == "keras" for a in node.names):
+            self.keras_imported = True
         if any(get_full_name_for_node(a.name) in self.module_map for a in node.names):
             self.plans.imports_change = True
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
+                and isinstance(node.value, cst.Call) and self.qualified(node.value.func) in KERAS_MODEL_FACTORIES:
+            self.model_targets.add(node.targets[0].target)
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
         self.comparisons.append(node)
@@ -231,21 +250,90 @@ class Collector(cst.CSTVisitor):
             return
         found = self.layer_rule(qname)
         if found is None:
+            found = self.method_rule(node)
+        if found is None:
             return
         rule, spelling = found
         if not self.options.enabled(rule.id) or self.skipped_by_comment(node):
             return
         try:
             plan = self.plan_layer(node, rule, spelling)
-            if plan is None and rule.explicit and node not in self.plans.calls:
+            if plan is None and spelling in rule.dual and node not in self.plans.calls:
                 self.deferred.append((node, rule, spelling))
         except Refuse as why:
             self.diag(node, Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")
             return
         if plan is not None:
-            self.plans.calls[node] = plan
-            if isinstance(node.func, cst.Name):
-                self.plans.renamed_refs.add(node.func)
+            self.keep_plan(node, plan)
+
+    def keep_plan(self, node: cst.Call, plan: LayerPlan) -> None:
+        self.plans.calls[node] = plan
+        if isinstance(node.func, cst.Name):
+            self.plans.renamed_refs.add(node.func)
+        for arg in plan.args:
+            self.plans.modules_needed.update(_imports_of(arg.value))
+
+    def method_rule(self, node: cst.Call) -> tuple[Rule, str] | None:
+        """`model.fit(...)`, `model.fit_generator(...)`: a method of a receiver that is not known to be
+        something other than Keras, in a module that imports Keras."""
+        if not isinstance(node.func, cst.Attribute) or not self.keras_imported:
+            return None
+        rule = self.methods.get(node.func.attr.value)
+        if rule is None:
+            return None
+        sources = self.get_metadata(QualifiedNameProvider, node.func.value, set())
+        if any(q.source.name == "IMPORT" and q.name.split(".")[0] != "keras" for q in sources):
+            return None  # `np.save_weights`, `sklearn_module.fit`: not a Keras model
+        return rule, node.func.attr.value
+
+    def receiver_is_model(self, node: cst.Call) -> bool:
+        """Every binding of the receiver name here is a Keras model construction."""
+        receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
+        if not isinstance(receiver, cst.Name):
+            return False
+        scope = self.get_metadata(ScopeProvider, receiver, None)
+        bindings = list(scope[receiver.value]) if scope is not None else []
+        return bool(bindings) and all(getattr(b, "node", None) in self.model_targets for b in bindings)
+
+    def value_of(self, expr: cst.BaseExpression, payload: Any) -> Value:
+        """A written argument as the pipeline sees it, with what can be known of it here."""
+        lit = literal_of(expr)
+        value = Value(lit=lit, payload=payload, call=self.source_call(expr) if lit is NOLIT else None)
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            value.facts["arrays"] = Value(lit=True)  # `validation_data=(X, y)`: data, not a generator
+        batch = self.batch_size_of(expr)
+        if batch is not None:
+            value.facts["batch_size"] = batch
+        return value
+
+    def batch_size_of(self, expr: cst.BaseExpression, follow: bool = True) -> Value | None:
+        """The `batch_size=` a generator was made with: `datagen.flow(X, y, batch_size=32)`, or a name
+        bound once to such a call (Keras 1 counted generator samples; Keras 3 counts its batches)."""
+        if isinstance(expr, cst.Call):
+            for a in expr.args:
+                if a.keyword is not None and a.keyword.value == "batch_size":
+                    lit = literal_of(a.value)
+                    if lit is not NOLIT:
+                        return Value(lit=lit, changed=True)
+                    if isinstance(a.value, cst.Name) and self._single_binding(a.value) is not None:
+                        return Value(payload=a.value)
+            return None
+        if follow and isinstance(expr, cst.Name):
+            value = self._single_binding(expr)
+            return self.batch_size_of(value, follow=False) if value is not None else None
+        return None
+
+    def _single_binding(self, name: cst.Name) -> cst.BaseExpression | None:
+        """The value of a name bound exactly once, by `name = value`, in the scope it is read from."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        bindings = list(scope[name.value]) if scope is not None else []
+        if len(bindings) != 1 or not isinstance(getattr(bindings[0], "node", None), cst.Name):
+            return None
+        target = self.get_metadata(ParentNodeProvider, bindings[0].node, None)
+        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
+        if isinstance(target, cst.AssignTarget) and isinstance(assign, cst.Assign) and len(assign.targets) == 1:
+            return assign.value
+        return None
 
     # -- layer calls -----------------------------------------------------------------------------
     def plan_layer(self, node: cst.Call, rule: Rule, spelling: str, force: bool = False) -> LayerPlan | None:
@@ -297,12 +385,8 @@ class Collector(cst.CSTVisitor):
             keras1_of = {new: old for old, new in rule.rename.items()}
             names = [keras1_of.get(t, t) for t in rule.target_params[:len(positional)]]
         else:
-            if spelling in rule.dual and not (k1_keywords or k1_positional):
-                if not force:
-                    self._warn_if_positionals_differ(node, rule, spelling, positional)
-                    return None  # Keras 2 API, or not certainly Keras 1
-                if len(positional) > rule.positional:
-                    return None  # said by _warn_if_positionals_differ when first seen
+            if spelling in rule.dual and not (k1_keywords or k1_positional) and not force:
+                return None  # Keras 2 API, or not certainly Keras 1: decided when the module is seen
             names = list(rule.signature[:len(positional)])
 
         args: list[Arg] = []
@@ -312,12 +396,11 @@ class Collector(cst.CSTVisitor):
             if name in index:
                 raise Refuse(f"`{name}` is given twice")
             index[name] = i
-            lit = literal_of(a.value)
-            value = Value(lit=lit, payload=i, call=self.source_call(a.value) if lit is NOLIT else None)
-            args.append(Arg(name, value, name, positional=a.keyword is None))
+            args.append(Arg(name, self.value_of(a.value, i), name, positional=a.keyword is None))
         form, anchor = self.form(node)
         work = Work(rule=rule, spelling=spelling, args=args, options=self.options,
-                    context={"form": form})  # code: None when the call has no place for extra layers
+                    context={"form": form,  # code: None when the call has no place for extra layers
+                             "model_receiver": rule.kind == "method" and self.receiver_is_model(node)})
         result = run(work)
         for severity, message in result.notes:
             self.diag(node, severity, rule.id, message)
@@ -339,11 +422,23 @@ class Collector(cst.CSTVisitor):
                 self.record_name(node.func, extra, False)
         if result.before or result.after:
             self.plans.wraps[anchor] = node
-        if not force and (new_name not in (None, spelling) or result.before or result.after
-                          or len(result.args) != len(node.args)
-                          or any(a.value.changed or a.name != a.source for a in result.args)):
+        changes = (new_name not in (None, spelling) or result.before or result.after or result.wrap
+                   or len(result.args) != len(node.args)
+                   or any(a.value.changed or a.name != a.source or (a.positional and i >= rule.positional)
+                          for i, a in enumerate(result.args)))
+        if not changes:
+            return None if force else LayerPlan(rule, result.args, index, new_name)
+        for module in {m for a in result.args for m in _imports_of(a.value)}:
+            if self.taken(node, module) and not self._imports_module(node, module):
+                raise Refuse(f"the rewrite needs `import {module}`, but `{module}` names something else here")
+        if not force:
             self.keras1_evidence = True
-        return LayerPlan(rule, result.args, index, new_name, result.before, result.after)
+        return LayerPlan(rule, result.args, index, new_name, result.before, result.after, result.wrap)
+
+    def _imports_module(self, where: cst.CSTNode, module: str) -> bool:
+        scope = self.get_metadata(ScopeProvider, where, None)
+        return all(isinstance(a, ImportAssignment) and isinstance(a.node, cst.Import)
+                   for a in (scope[module] if scope is not None else ()))
 
     def _warn_if_positionals_differ(self, node: cst.Call, rule: Rule, spelling: str, positional) -> None:
         """A name Keras 1 and Keras 3 share, with positionals whose meaning differs between them
@@ -436,16 +531,19 @@ class Collector(cst.CSTVisitor):
 
     def leave_Module(self, original_node: cst.Module) -> None:
         """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
+        for node, rule, spelling in self.deferred if not self.keras1_evidence else ():
+            self._warn_if_positionals_differ(node, rule, spelling, [a for a in node.args if a.keyword is None])
         if self.keras1_evidence:
             for node, rule, spelling in self.deferred:
+                said = len(self.plans.diagnostics)
                 try:
                     plan = self.plan_layer(node, rule, spelling, force=True)
                 except Refuse:
-                    continue  # as written it is valid Keras 3; only the defaults were to be added
-                if plan is not None:
-                    self.plans.calls[node] = plan
-                    if isinstance(node.func, cst.Name):
-                        self.plans.renamed_refs.add(node.func)
+                    plan = None  # as written it is valid Keras 3; only Keras 1's defaults were to be added
+                if plan is None:
+                    del self.plans.diagnostics[said:]
+                else:
+                    self.keep_plan(node, plan)
         for rule in self.rs.of_kind("function"):
             if not self.options.enabled(rule.id):
                 continue
@@ -477,6 +575,13 @@ class Collector(cst.CSTVisitor):
                 if plan.total == 0 and self._renamed_elsewhere(imp, alias):
                     self.plans.imports_change = True  # an unused Keras 1 name: import what Keras 3 has
                 self.plans.imports[(id(imp), bound)] = plan
+
+
+def _imports_of(value: Value) -> set[str]:
+    found = set(value.imports)
+    for part in value.parts or ():
+        found |= _imports_of(part)
+    return found
 
 
 def _renamed_name(rs: RuleSet, module: str, imported: str) -> str | None:
@@ -609,7 +714,29 @@ class Applier(cst.CSTTransformer):
                                                        last_line=closing.whitespace_after.last_line)
                 out[-1] = out[-1].with_changes(comma=own.with_changes(whitespace_after=ws))
         func = _renamed(call.func, plan.new_func_name) if plan.new_func_name else call.func
-        return call.with_changes(func=func, args=out)
+        new = call.with_changes(func=func, args=out)
+        if plan.wrap:
+            return cst.parse_expression(plan.wrap.format(call=cst.Module([]).code_for_node(new)))
+        return new
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        """`import math` / `import keras` for what the new code calls, after the last top-level import."""
+        body = list(updated.body)
+        have = {get_full_name_for_node(a.name) for stmt in body if isinstance(stmt, cst.SimpleStatementLine)
+                for small in stmt.body if isinstance(small, cst.Import) for a in small.names if a.asname is None}
+        missing = sorted(self.plans.modules_needed - have)
+        if not missing:
+            return updated
+        at = 0
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, cst.SimpleStatementLine) and (
+                    isinstance(stmt.body[0], (cst.Import, cst.ImportFrom))
+                    or (i == 0 and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString))):
+                at = i + 1
+            elif not isinstance(stmt, cst.SimpleStatementLine) and at:
+                break
+        new = [cst.parse_statement(f"import {m}\n") for m in missing]
+        return updated.with_changes(body=body[:at] + new + body[at:])
 
     def extra_layer(self, func: cst.BaseExpression, cls: str, kwargs: dict, written: list[cst.Arg]) -> cst.Call:
         """`ZeroPadding2D(padding=..., data_format=...)`, spelled like the call it accompanies."""
@@ -619,8 +746,13 @@ class Applier(cst.CSTTransformer):
         return cst.Call(func=name, args=args)
 
     def value_node(self, value: Value, written: list[cst.Arg]) -> cst.BaseExpression:
+        if value.template is not None:
+            parts = [_as_operand(self.value_node(p, written)) for p in value.parts or ()]
+            return cst.parse_expression(value.template.format(*parts))
         if value.parts is not None:
             return cst.Tuple([cst.Element(self.value_node(p, written)) for p in value.parts])
+        if isinstance(value.payload, cst.CSTNode):
+            return value.payload
         like = written[value.payload].value if value.payload is not None else None
         if value.changed:
             return render_node(value.lit, like=like)
@@ -684,6 +816,14 @@ class Applier(cst.CSTTransformer):
             new = self.module_map.get(full)
             names.append(alias.with_changes(name=cst.parse_expression(new)) if new else alias)
         return updated.with_changes(names=names)
+
+
+def _as_operand(node: cst.BaseExpression) -> str:
+    """Source of an expression, parenthesised unless it is an atom (`n + 1` inside `ceil({0} / 2)`)."""
+    code = cst.Module([]).code_for_node(node)
+    atoms = (cst.Name, cst.Attribute, cst.Integer, cst.Float, cst.SimpleString, cst.Call, cst.Subscript,
+             cst.Tuple, cst.List, cst.Dict)
+    return code if isinstance(node, atoms) or node.lpar else f"({code})"
 
 
 def _renamed(func: cst.BaseExpression, name: str) -> cst.BaseExpression:

@@ -24,7 +24,7 @@ RULE_KEYS = {
 }
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
 MAP_KEYS = {"map", "drop", "keep", "refuse", "warn", "others", "nonliteral", "calls", "option"}
-KINDS = {"layer", "function", "module", "json", "removed"}
+KINDS = {"layer", "method", "function", "module", "json", "removed"}
 
 
 class RuleError(ValueError):
@@ -64,6 +64,10 @@ class RuleSet:
         if rule is None:
             return None
         return rule if module in (rule.modules or self.layer_modules()) else None
+
+    def method_rules(self) -> dict[str, Rule]:
+        """Keras 1 model/optimizer method names -> their rule (`fit_generator`, `predict_classes`)."""
+        return {n: r for r in self.of_kind("method") for n in r.names}
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -180,12 +184,12 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
             raise _err(file, rid, f"missing '{key}'")
     merged = dict(raw)
     params = set(raw.get("signature", ())) | set(raw.get("keywords", ()))
-    if raw.get("layer_kwargs", True):
+    if raw.get("layer_kwargs", kind == "layer"):
         params.update(LAYER_KWARGS)
     if kind != "layer":
         params.update(raw.get("value_maps", {}))
     includes = list(raw.get("include", []))
-    if kind == "layer" and raw.get("layer_kwargs", True):
+    if kind == "layer" and raw.get("layer_kwargs", True):  # a method rule is a call rule without them
         includes.insert(0, "layer")
     for g in reversed(includes):
         if g not in groups:
@@ -216,7 +220,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         signature=tuple(merged.get("signature", ())),
         keywords=tuple(merged.get("keywords", ())),
         defaults={k: _tuple(v) for k, v in merged.get("defaults", {}).items()},
-        layer_kwargs=bool(merged.get("layer_kwargs", True)),
+        layer_kwargs=bool(merged.get("layer_kwargs", kind == "layer")),
         target_params=tuple(merged.get("target_params", ())),
         positional=int(merged.get("positional", 0)),
         kernel_dims=tuple(merged.get("kernel_dims", ())),
@@ -229,7 +233,7 @@ def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[s
         special=tuple(merged.get("special", ())),
         weights=merged.get("weights"),
     )
-    if kind == "layer":
+    if kind in ("layer", "method"):
         _check_layer_rule(rule)
     return rule
 

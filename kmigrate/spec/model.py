@@ -35,7 +35,7 @@ class Rule:
 
     id: str
     file: str
-    kind: str  # "layer" | "function" | "module" | "json" | "removed" (names Keras 3 lacks: reported)
+    kind: str  # "layer" | "method" | "function" | "module" | "json" | "removed" (names Keras 3 lacks: reported)
     summary: str
     names: dict[str, str]  # Keras 1 spelling -> Keras 2/3 name
     dual: tuple[str, ...] = ()  # spellings that are also Keras 2/3 names with another signature

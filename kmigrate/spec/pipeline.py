@@ -38,10 +38,19 @@ class Value:
     parts: tuple["Value", ...] | None = None
     call: str | None = None  # qualified name when the expression is a call of a known function
     changed: bool = False
+    # an expression built from `parts`: Python source with {0}, {1}, ... standing for them
+    # ("math.ceil({0} / {1})"), and the modules it needs imported
+    template: str | None = None
+    imports: tuple[str, ...] = ()
+    facts: dict[str, "Value"] = field(default_factory=dict)  # what the consumer knows of it ("batch_size")
 
     @classmethod
     def of(cls, lit: Any) -> "Value":
         return cls(lit=lit, changed=True)
+
+    @classmethod
+    def expr(cls, template: str, *parts: "Value", imports: tuple[str, ...] = ()) -> "Value":
+        return cls(template=template, parts=parts, imports=imports, changed=True)
 
     @property
     def known(self) -> bool:
@@ -68,6 +77,7 @@ class Work:
     notes: list[tuple[Severity, str]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)  # consumer facts (e.g. known input shape)
     target: str | None = None  # set by a special when the Keras 2 name depends on an argument
+    wrap: str | None = None  # the new call becomes this expression, with {call} standing for it
     # extra layers around this one (an exact construction): (Keras 2 class, {param: Value})
     before: list[tuple[str, dict[str, "Value"]]] = field(default_factory=list)
     after: list[tuple[str, dict[str, "Value"]]] = field(default_factory=list)
@@ -125,6 +135,7 @@ class Result:
     notes: list[tuple[Severity, str]]
     before: list[tuple[str, dict[str, Value]]] = field(default_factory=list)
     after: list[tuple[str, dict[str, Value]]] = field(default_factory=list)
+    wrap: str | None = None
 
 
 def run(work: Work) -> Result:
@@ -148,8 +159,8 @@ def run(work: Work) -> Result:
         work.rename(old, new)
     for param, why in rule.drop.items():
         arg = work.pop(param)
-        if arg is not None and why and not (arg.value.known and param in rule.defaults
-                                            and arg.value.lit == rule.defaults[param]):
+        if arg is not None and why and not (arg.value.known and (arg.value.lit is None or (
+                param in rule.defaults and arg.value.lit == rule.defaults[param]))):
             work.warn(f"`{param}` dropped: {why}")  # Keras 1's default value, spelled out, says nothing
     for param in rule.explicit:
         if not work.has(param):
@@ -158,7 +169,7 @@ def run(work: Work) -> Result:
                 raise Refuse(f"no Keras 1 default known for `{param}`")
             work.set(param, Value.of(rule.defaults[keras1]))
     return Result(target=work.target or rule.names[work.spelling], args=work.args, notes=work.notes,
-                  before=work.before, after=work.after)
+                  before=work.before, after=work.after, wrap=work.wrap)
 
 
 def _keras1_name(rule: Rule, target: str) -> str:

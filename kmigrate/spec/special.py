@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from kmigrate.diagnostics import Severity
-from kmigrate.spec.pipeline import NOLIT, Refuse, Value, Work
+from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work
 
 REGISTRY: dict[str, Callable[[Work], None]] = {}
 
@@ -502,3 +502,130 @@ def thresholded_relu(work: Work) -> None:
     if not value.known:
         work.warn("`theta` is not a literal: Keras 3's ReLU rejects a negative threshold")
     work.set("threshold", value)
+
+
+@special("fit-epochs")
+def fit_epochs(work: Work) -> None:
+    """Keras 1's fit trained 10 epochs unless told otherwise; Keras 3's trains one. Written out only
+    where the receiver is certainly a Keras model (a `fit` on anything else may be scikit-learn's)."""
+    if not (work.has("nb_epoch") or work.has("epochs")) and work.context.get("model_receiver"):
+        work.set("epochs", Value.of(10))
+
+
+def _ceil_div(samples: Value, batch: Value) -> Value:
+    if samples.known and batch.known and isinstance(samples.lit, int) and isinstance(batch.lit, int) and batch.lit > 0:
+        return Value.of(-(-samples.lit // batch.lit))
+    return Value.expr("math.ceil({0} / {1})", samples, batch, imports=("math",))
+
+
+# Keras 1 generator methods counted samples; Keras 2+ count batches (steps): parameter -> (the
+# generator argument whose batches are counted, the Keras 3 parameter)
+_GENERATOR_COUNTS = {"samples_per_epoch": ("generator", "steps_per_epoch"),
+                     "val_samples": ("generator", "steps"),
+                     "nb_val_samples": ("validation_data", "validation_steps")}
+
+
+@special("generator-steps", consumes=tuple(_GENERATOR_COUNTS))
+def generator_steps(work: Work) -> None:
+    """An epoch of Keras 1's fit_generator ended once `samples_per_epoch` samples were drawn, so it ran
+    ceil(samples / batch size) batches; the batch size is the one the generator was built with
+    (`datagen.flow(X, y, batch_size=32)`), where that can be seen."""
+    for param, (source, target) in _GENERATOR_COUNTS.items():
+        i = work.index(param)
+        if i < 0:
+            continue
+        samples = work.args[i].value
+        gen = work.get(source)
+        if source == "validation_data" and (gen is None or "arrays" in gen.facts or isinstance(gen.lit, tuple)):
+            work.args.pop(i)  # validation arrays: Keras 1 ignored nb_val_samples
+            continue
+        batch = gen.facts.get("batch_size") if gen is not None else None
+        work.args[i].name = target
+        if batch is not None:
+            work.args[i].value = _ceil_div(samples, batch)
+        else:
+            work.warn(f"`{param}` counted samples in Keras 1, `{target}` counts batches in Keras 3, and the "
+                      f"generator's batch size is not known here: set {target}=ceil({param} / batch size)")
+
+
+@special("predict-classes")
+def predict_classes(work: Work) -> None:
+    """Keras 1's predict_classes: argmax over the last axis, or probability > 0.5 for one output."""
+    work.wrap = ("(lambda proba: proba.argmax(axis=-1) if proba.shape[-1] > 1 "
+                 "else (proba > 0.5).astype('int32'))({call})")
+
+
+@special("optimizer-decay", consumes=("decay",))
+def optimizer_decay(work: Work) -> None:
+    """Keras 1 decayed the learning rate as lr / (1 + decay * iterations) (iterations counted before the
+    update); Keras 3 ignores `decay=`: its InverseTimeDecay(lr, decay_steps=1, decay_rate=decay) is the
+    same schedule."""
+    decay = work.pop("decay")
+    if decay is None or (decay.value.known and decay.value.lit in (0, 0.0)):
+        return
+    lr = work.get("lr") or Value.of(work.rule.defaults["lr"])
+    schedule = Value.expr("keras.optimizers.schedules.InverseTimeDecay({0}, decay_steps=1, decay_rate={1})",
+                          lr, decay.value, imports=("keras",))
+    if work.has("lr"):
+        work.set("lr", schedule)
+    else:
+        work.args.insert(0, Arg("lr", schedule, None))
+
+
+@special("nadam-schedule", consumes=("schedule_decay",))
+def nadam_schedule(work: Work) -> None:
+    """Keras 1's Nadam warmed its momentum as 0.96 ** (schedule_decay * t); Keras 3's as 0.96 ** t."""
+    work.pop("schedule_decay")
+    work.warn("Keras 3's Nadam warms its momentum up as 0.96 ** t where Keras 1's used "
+              "0.96 ** (schedule_decay * t) (schedule_decay=0.004 by default): no argument reproduces it, "
+              "so training differs")
+
+
+@special("optimizer-string")
+def optimizer_string(work: Work) -> None:
+    """`compile(optimizer='adadelta')`: an optimizer named by string gets Keras 3's defaults; where those
+    differ from Keras 1's, the optimizer is constructed with Keras 1's values written out."""
+    from kmigrate.spec.loader import default_ruleset
+
+    value = work.get("optimizer")
+    if value is None or not value.known or not isinstance(value.lit, str):
+        return
+    rule = next((r for r in default_ruleset().rules if "keras.optimizers" in r.modules
+                 and any(n.lower() == value.lit.lower() for n in r.names)), None)
+    if rule is None or not rule.explicit:
+        return
+    cls = next(n for n in rule.names if n.lower() == value.lit.lower())
+    keras1 = {new: old for old, new in rule.rename.items()}
+    args = ", ".join(f"{p}={rule.defaults[keras1.get(p, p)]!r}" for p in rule.explicit)
+    work.set("optimizer", Value(template=f"keras.optimizers.{rule.names[cls]}({args})", parts=(),
+                                imports=("keras",), changed=True))
+
+
+@special("weights-filename", consumes=())
+def weights_filename(work: Work) -> None:
+    """Keras 3 writes weights only to a name ending in `.weights.h5` (save_weights('w.h5') raises)."""
+    if work.rule.kind == "layer" and not _lit(work, "save_weights_only", False):
+        return  # ModelCheckpoint of a whole model: '.h5' still works (legacy HDF5)
+    path = work.get("filepath")
+    if path is None or not path.known or not isinstance(path.lit, str):
+        if path is not None:
+            work.warn("Keras 3 saves weights only to a file name ending in `.weights.h5`; this one is not a "
+                      "literal, so check it")
+        return
+    for suffix in (".h5", ".hdf5"):
+        if path.lit.endswith(suffix) and not path.lit.endswith(".weights.h5"):
+            new = path.lit[: -len(suffix)] + ".weights.h5"
+            path.lit, path.changed = new, True
+            work.warn(f"weights now go to {new!r}: Keras 3 requires the `.weights.h5` suffix (load them "
+                      "from there too)")
+            return
+
+
+@special("checkpoint-period", consumes=("period",))
+def checkpoint_period(work: Work) -> None:
+    """Keras 1's ModelCheckpoint saved every `period` epochs; Keras 3 saves every epoch or every N batches."""
+    period = work.pop("period")
+    if period is None or (period.value.known and period.value.lit == 1):
+        return
+    raise Refuse("`period` (save every N epochs) has no Keras 3 equivalent: Keras 3 saves every epoch "
+                 "(save_freq='epoch') or every N batches")

@@ -33,7 +33,9 @@ def _targets(rule):
 def _params(target, rule=None):
     import importlib
 
-    modules = [importlib.import_module(m) for m in (rule.modules if rule else ())] or [keras.layers, keras.models]
+    moved = RULES.module_map()  # a Keras 1 module a rule's names came from -> where Keras 3 has them
+    wanted = dict.fromkeys(moved.get(m, m) for m in (rule.modules if rule else ()))
+    modules = [importlib.import_module(m) for m in wanted] or [keras.layers, keras.models]
     cls = next(getattr(m, target) for m in modules if hasattr(m, target))
     if cls is keras.Model:  # Model(...) dispatches to the functional model's constructor
         x = keras.Input((1,))
@@ -56,6 +58,16 @@ def test_targets_and_their_parameters_exist_in_keras3(rule):
     if len(params) == 1:  # a single target must take every parameter the rule may emit
         (ps,) = params.values()
         assert all(p in ps or p in TARGET_LAYER_KWARGS for p in emitted)
+
+
+@pytest.mark.parametrize("rule", RULES.of_kind("method"), ids=lambda r: r.id)
+def test_method_targets_and_their_parameters_exist_in_keras3(rule):
+    """`fit_generator(...)` becomes a Keras 3 model method that takes every parameter the rule emits."""
+    emitted = set(rule.target_params) | set(rule.rename.values()) | set(rule.explicit)
+    for target in set(rule.names.values()):
+        params = inspect.signature(getattr(keras.Model, target)).parameters
+        assert emitted <= set(params) - {"self", "kwargs"}, emitted - set(params)
+        assert list(params)[1:1 + rule.positional] == list(rule.target_params[:rule.positional])
 
 
 def test_backend_targets_exist_in_keras3():
