@@ -75,11 +75,8 @@ def _print_table(report) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    for r in report.rows:
-        for n in r.notes:
-            click.echo(f"note: {r.old_name}: {n}")
-    for n in report.notes:
-        click.echo(f"note: {n}")
+    for d in report.diagnostics:
+        click.echo(f"{'note' if d.severity.value == 'info' else d.severity.value}: [{d.rule}] {d.message}")
 
 
 def _want_verify(verify: bool | None) -> bool:
@@ -185,10 +182,10 @@ def inspect_cmd(file, layout, backend, to, config_path) -> None:
             click.echo(f"  keras 2 config: {json.dumps(p.keras2_config, sort_keys=True, default=str)[:400]}")
         for w in p.weights:
             click.echo(f"  weight {w.name} {w.shape} {w.dtype}")
-        if p.kind:
-            click.echo(f"  layout: {p.layout or '-'} ({p.layout_source or 'n/a'}); backend: "
-                       f"{p.backend or ('not needed' if not p.flip and p.kind not in ('conv1d', 'conv', 'deconv2d') else 'unknown')}"
-                       f"; transform: {p.transform}")
+        if p.family:
+            backend = p.backend or ("unknown" if p.family.flips else "not needed")
+            click.echo(f"  family: {p.family.name}; layout: {p.layout or '-'} ({p.layout_source or 'n/a'}); "
+                       f"backend: {backend}; transform: {p.transform}")
         for n in p.notes + ([p.refused] if p.refused else []):
             click.echo(f"  note: {n}")
         unknown += [f"{p.old_name}: {u}" for u in p.unknown]

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kmigrate.weights import layouts
-from kmigrate.weights.h5io import (BadInput, K1File, Keras3Writer, column_blocks, iter_output_layers, open_input,
+from kmigrate.diagnostics import Diagnostic, Severity
+from kmigrate.weights.h5io import (BadInput, K1File, K1Weight, Keras3Writer, iter_output_layers, open_input,
                                    read_array, read_keras1)
 from kmigrate.weights.plan import LayerPlan, Plan, Settings, make_plan
 
@@ -47,6 +47,20 @@ class ConversionReport:
     @property
     def name_map(self) -> dict[str, str]:
         return {r.old_name: r.new_name for r in self.rows if r.old_shapes}
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every note (layer notes, the proof's findings, model notes) as a diagnostic value; the rule is
+        the layer's weight family."""
+        families = {p.old_name: p.family.name for p in self.plan.layers if p.family}
+        out = []
+        for r in self.rows:
+            for n in r.notes:
+                warn = n.startswith("warning: ") or r.status in ("failed", "not converted")
+                text = n.removeprefix("warning: ").removeprefix("info: ")
+                out.append(Diagnostic(Severity.WARNING if warn else Severity.INFO, families.get(r.old_name, "weights"),
+                                      f"{r.old_name}: {text}", path=self.input))
+        return out + [Diagnostic(Severity.INFO, "weights", n, path=self.input) for n in self.notes]
 
 
 def check_output_path(path: str) -> None:
@@ -87,18 +101,6 @@ def inspect_file(path: str, settings: Settings | None = None) -> tuple[K1File, P
         return k1, None, where + str(e)
 
 
-def _expected_new_shapes(p: LayerPlan) -> list[tuple | None]:
-    """What the Keras 2 config says Keras 3 will build (None where the config does not say)."""
-    cfg = p.keras2_config
-    out: list[tuple | None] = [None] * len(p.weights)
-    if not cfg or p.kind in ("batchnorm",):
-        return out
-    filters = cfg.get("filters", cfg.get("units"))
-    if "b" in p.roles:
-        out[p.roles.index("b")] = (filters,)
-    return out
-
-
 def convert_file(src: str, dst: str, settings: Settings, verify: bool = True,
                  progress: Callable[[int], None] | None = None) -> ConversionReport:
     """Convert `src` (never modified) to `dst`. The output appears only if every step succeeds; a failed
@@ -137,28 +139,17 @@ def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, p
     writer = Keras3Writer(tmp)
     try:
         for p, row in zip(plan.layers, rows):
-            if not p.weights:
+            if p.family is None:
                 continue
-            expected = _expected_new_shapes(p)
-            out = []
-            for w, role, new_name, want in zip(p.weights, p.roles, p.new_weight_names, expected):
-                if p.kind == "dense" and role == "W" and len(column_blocks(w.shape)) > 1:
-                    out.append((new_name, (w.shape, _dense_blocks(h5, p, w, progress))))
-                    row.new_shapes.append(w.shape)
-                    continue
-                arr = read_array(h5, w, p.old_name)
-                try:
-                    new = layouts.convert_array(p.kind, role, arr, p.layout, p.flip, p.dense_permute)
-                except ValueError as e:
-                    raise BadInput(str(e), p.old_name) from None
-                if want is not None and tuple(new.shape) != want:
-                    raise BadInput(f"{w.name} converts to shape {new.shape}, the model expects {want}", p.old_name)
-                out.append((new_name, new))
-                row.new_shapes.append(tuple(new.shape))
-                if progress:
-                    progress(arr.nbytes)
-                del arr
-            writer.add_layer(p.new_name, out)
+
+            def read(w: K1Weight, cols: slice | None, layer: str = p.old_name) -> np.ndarray:
+                return read_array(h5, w, layer, cols)
+            out = p.family.write(p, read, progress)
+            names = [n for n, _ in out]
+            if [f"{n}:0" for n in names] != list(p.new_weight_names):
+                raise BadInput(f"converted to {names}, expected {list(p.new_weight_names)}", p.old_name)
+            row.new_shapes.extend(tuple(a[0]) if isinstance(a, tuple) else tuple(np.shape(a)) for _, a in out)
+            writer.add_layer(p.new_name, [(f"{n}:0", a) for n, a in out])
             del out
         marker = {"layout": settings.layout, "backend": settings.backend, "to": settings.to,
                   "layers": {p.new_name: p.old_name for p in plan.layers if p.weights}}
@@ -166,15 +157,6 @@ def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, p
     except BaseException:
         writer.abort()
         raise
-
-
-def _dense_blocks(h5, p: LayerPlan, w, progress):
-    """A Dense kernel a block of columns at a time: its rows move, its columns do not."""
-    for cols in column_blocks(w.shape):
-        block = read_array(h5, w, p.old_name, cols)
-        if progress:
-            progress(block.nbytes)
-        yield cols, layouts.convert_array(p.kind, "W", block, p.layout, p.flip, p.dense_permute)
 
 
 def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
@@ -193,7 +175,7 @@ def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
             row.status = "failed"
             return
         check, msg = None, ""
-        blocks = column_blocks(p.weights[0].shape) if p.kind == "dense" else [None]
+        blocks = p.family.blocks(p)
         try:
             for cols in blocks:  # one block of a big Dense kernel at a time; everything else in one go
                 old = {role: _read_block(h5_old, w, p.old_name, cols) for w, role in zip(p.weights, p.roles)}
@@ -204,6 +186,8 @@ def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
                 check = part if check is None or not part.ok or part.max_abs > check.max_abs else check
                 if not part.ok:
                     break
+        except BadInput:
+            raise
         except Exception as e:  # noqa: BLE001 - a shape TF rejects is a failed conversion, not a crash
             check = None
             msg = f"TensorFlow rejected the converted weights: {str(e).splitlines()[0][:200]}"

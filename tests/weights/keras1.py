@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import h5py
 import numpy as np
 
-from kmigrate.weights import reference as ref
+from kmigrate.weights.families import batchnorm, conv1d, conv_transpose, correlation, dense, separable
+
+# the families' numpy statements of Keras 1, by the names the cases use
+ref = SimpleNamespace(conv=correlation.conv, conv1d=conv1d.reference, deconv2d=conv_transpose.reference,
+                      separable2d=separable.reference, batchnorm=batchnorm.reference, dense=dense.reference)
 
 CONV_BASE = {"init": "glorot_uniform", "activation": "linear", "W_regularizer": None, "b_regularizer": None,
              "activity_regularizer": None, "W_constraint": None, "b_constraint": None, "bias": True,

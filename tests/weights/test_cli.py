@@ -304,12 +304,12 @@ def test_output_names_keras3_would_misread_are_refused(th_theano, tmp_path, name
 
 def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     """Break the conversion (not the checker): the proof must fail and leave no file."""
-    from kmigrate.weights import layouts
+    from kmigrate.weights.families import conv
 
     case = conv2d_case("th", "theano")
     src, dst = tmp_path / "old.h5", tmp_path / "new.h5"
     write_keras1(src, case.layers, model_config=case.config)
-    monkeypatch.setattr(layouts, "flip_spatial", lambda k, n: k)  # forget Theano's flip
+    monkeypatch.setattr(conv, "flip_spatial", lambda k, n: k)  # forget Theano's flip
     code, out, err = run("convert", src, dst, "--backend", "theano")
     assert code == 2
     assert err.startswith(f"kmigrate: error: {src}: convolution2d_1: converted weights do not reproduce Keras 1")

@@ -1,0 +1,72 @@
+"""BatchNormalization's four vectors (Keras 3 BatchNormalization), mode 0 and mode 2.
+
+Keras 1's `running_std` holds the moving *variance* (it was updated with the batch variance and passed
+to the backend as the variance), so it is copied as `moving_variance`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kmigrate.weights.families.base import Family, tensorflow
+from kmigrate.weights.h5io import BadInput
+from kmigrate.weights.layer import Context, LayerPlan
+
+
+def reference(x, gamma, beta, mean, running_std, axis=-1, epsilon=1e-3, mode=0):
+    """Keras 1 BatchNormalization at inference. mode 0: the stored statistics, `running_std` used as the
+    variance (as Keras 1 did); mode 2: the current batch's mean and biased variance, whatever is stored."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    r = lambda v: v.reshape(shape)  # noqa: E731
+    if mode == 2:
+        reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+        mean = x.mean(axis=reduce)
+        running_std = x.var(axis=reduce)
+    return (x - r(mean)) / np.sqrt(r(running_std) + epsilon) * r(gamma) + r(beta)
+
+
+class BatchNorm(Family):
+    name = "batchnorm"
+    stored = ("gamma", "beta", "running_mean", "running_std")
+    required = 4
+    new = ("gamma", "beta", "moving_mean", "moving_variance")
+    config_optional = True  # mode=2 has no Keras 3 argument, but its arrays are the usual four
+
+    def plan(self, p: LayerPlan, ctx: Context) -> None:
+        shapes = {w.shape for w in p.weights}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise BadInput(f"BatchNormalization weights must share one 1-D shape, got {[w.shape for w in p.weights]}",
+                           p.old_name)
+        mode = (p.keras1_config or {}).get("mode", 0)
+        p.facts["mode"] = mode
+        if mode == 2:
+            p.notes.append("mode=2: Keras 1 normalised with the current batch's statistics at inference too; "
+                           "the four arrays convert as usual (the moving statistics are not used by that mode)")
+        elif mode not in (0, None):
+            raise BadInput(f"BatchNormalization mode={mode} (per-sample normalisation) has no Keras 3 layer",
+                           p.old_name)
+
+    def transform(self, p: LayerPlan) -> str:
+        return "running_std copied as moving_variance"
+
+    def check(self, p, old, new, rng):
+        k1, k2 = p.keras1_config or {}, p.keras2_config or {}
+        known = p.input_shape if p.input_shape and None not in p.input_shape else None
+        mode = p.facts.get("mode", 0)
+        # mode 2 normalises over the batch: a batch of one would make every output beta
+        x = rng.standard_normal((4 if mode == 2 else 2,) + (tuple(known) if known else (old["gamma"].shape[0],)))
+        axis = k1.get("axis", -1)
+        eps = k1.get("epsilon", 1e-3)
+        want = reference(x, old["gamma"], old["beta"], old["running_mean"], old["running_std"], axis, eps, mode)
+        tf = tensorflow()
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        r = lambda v: v.reshape(shape)  # noqa: E731
+        if mode == 2:
+            reduce = [i for i in range(x.ndim) if i != axis % x.ndim]
+            mean, var = tf.nn.moments(tf.constant(x), reduce, keepdims=True)
+        else:
+            mean, var = r(new["moving_mean"]), r(new["moving_variance"])
+        got = tf.nn.batch_normalization(x, mean, var, r(new["beta"]), r(new["gamma"]), k2.get("epsilon", eps)).numpy()
+        return want, got, []
