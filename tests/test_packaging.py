@@ -14,8 +14,8 @@ def test_wheel_contains_exactly_the_repository_rules(tmp_path):
     wheel = next(tmp_path.glob("kmigrate-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         shipped = {n.split("/")[-1]: zf.read(n) for n in zf.namelist()
-                   if n.startswith("kmigrate/rules/") and n.endswith(".toml")}
-    repo = {p.name: p.read_bytes() for p in (ROOT / "rules").glob("*.toml")}
+                   if n.startswith("kmigrate/rules/") and n.endswith((".toml", ".txt"))}
+    repo = {p.name: p.read_bytes() for p in (ROOT / "rules").iterdir() if p.suffix in (".toml", ".txt")}
     assert shipped == repo
 
 

@@ -97,8 +97,10 @@ class Collector(cst.CSTVisitor):
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
         self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
         self.getters = {q for q, r in self.functions.items() if not r.signature}
-        self.removed = {q: r for r in ruleset.of_kind("removed") for q in r.names}
+        # removed names, also as a rewritten file spells them (`from keras import utils as np_utils`)
+        self.removed = {m: r for r in ruleset.of_kind("removed") for q in r.names for m in (q, ruleset.moved(q))}
         self.methods = ruleset.method_rules()
+        self.names_rule = next((r for r in ruleset.of_kind("names") if options.enabled(r.id)), None)
         self.keras_imported = False  # method rules (`fit(nb_epoch=)`) apply only in modules that use Keras
         self.model_targets: set[cst.Name] = set()  # names assigned a Keras model
         self.star_modules: list[str] = []
@@ -204,14 +206,19 @@ class Collector(cst.CSTVisitor):
         if isinstance(node.names, cst.ImportStar):
             if module in self.layer_modules:
                 self.star_modules.append(module)
+            self.check_name(node, module)
         else:
             self.imports.append(node)
+            for alias in node.names:
+                self.check_name(alias, f"{module}.{get_full_name_for_node(alias.name)}")
 
     def visit_Import(self, node: cst.Import) -> None:
         if any(get_full_name_for_node(a.name).split(".")[0] == "keras" for a in node.names):
             self.keras_imported = True
         if any(get_full_name_for_node(a.name) in self.module_map for a in node.names):
             self.plans.imports_change = True
+        for alias in node.names:
+            self.check_name(alias, get_full_name_for_node(alias.name))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
@@ -221,8 +228,41 @@ class Collector(cst.CSTVisitor):
     def visit_Comparison(self, node: cst.Comparison) -> None:
         self.comparisons.append(node)
 
+    def check_name(self, node: cst.CSTNode, qname: str) -> None:
+        """Never silent: a `keras.` name that no rule rewrites and Keras 3 lacks is reported here."""
+        gone = self.removed.get(qname)
+        if gone is not None and isinstance(node, cst.ImportAlias) and self.options.enabled(gone.id):
+            self.diag(node, Severity.WARNING, gone.id, f"`{qname.rsplit('.', 1)[1]}` does not exist in Keras 3: "
+                      f"{_advice(gone, qname, self.rs)}")  # its calls are reported where they are
+            return
+        if self.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
+            return
+        missing = self.rs.keras3_lacks(qname)
+        if missing is None:
+            return
+        hint = ""
+        for module, elsewhere in self.names_rule.names.items():
+            if missing.startswith(module + ".") and f"{elsewhere}{missing[len(module):]}" in self.rs.keras3:
+                hint = f": use {elsewhere}{missing[len(module):]}"
+        if missing == qname:
+            message = f"`{qname}` is not in Keras 3{hint}"
+        else:
+            message = f"`{qname}`: Keras 3 has no `{missing}`{hint}"
+        self.diag(node, Severity.WARNING, self.names_rule.id, message)
+
+    def handled(self, qname: str) -> bool:
+        """A rule rewrites or reports this name: it is not the names check's to report."""
+        return (self.layer_rule(qname) is not None or qname in self.functions or qname in self.removed
+                or qname in self.module_map)
+
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """`keras.layers.convolutional.X` through any alias: drop the module segment Keras 3 lacks."""
+        parent = self.get_metadata(ParentNodeProvider, node, None)
+        if not (isinstance(parent, cst.Attribute) and parent.value is node) \
+                and not isinstance(parent, (cst.ImportFrom, cst.ImportAlias)):
+            qname = self.qualified(node)
+            if qname and not self.skipped_by_comment(node):
+                self.check_name(node, qname)  # the outermost attribute of a chain (`K.sum`, not `K`)
         if not self.module_map:
             return
         qname = self.qualified(node)
@@ -241,7 +281,7 @@ class Collector(cst.CSTVisitor):
         gone = self.removed.get(qname or "")
         if gone is not None and self.options.enabled(gone.id):
             short = qname.rsplit(".", 1)[1]  # the same message before and after module paths move
-            self.diag(node, Severity.WARNING, gone.id, f"`{short}` does not exist in Keras 3: {gone.names[qname]}")
+            self.diag(node, Severity.WARNING, gone.id, f"`{short}` does not exist in Keras 3: {_advice(gone, qname, self.rs)}")
             return
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:
@@ -575,6 +615,10 @@ class Collector(cst.CSTVisitor):
                 if plan.total == 0 and self._renamed_elsewhere(imp, alias):
                     self.plans.imports_change = True  # an unused Keras 1 name: import what Keras 3 has
                 self.plans.imports[(id(imp), bound)] = plan
+
+
+def _advice(rule: Rule, qname: str, rs: RuleSet) -> str:
+    return rule.names.get(qname) or next(a for q, a in rule.names.items() if rs.moved(q) == qname)
 
 
 def _imports_of(value: Value) -> set[str]:

@@ -24,7 +24,8 @@ RULE_KEYS = {
 }
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
 MAP_KEYS = {"map", "drop", "keep", "refuse", "warn", "others", "nonliteral", "calls", "option"}
-KINDS = {"layer", "method", "function", "module", "json", "removed"}
+KINDS = {"layer", "method", "function", "module", "json", "removed", "names"}
+KERAS3_NAMES = "keras3_names.txt"  # Keras 3's public modules and names (tests/rewrite/keras3_names.py)
 
 
 class RuleError(ValueError):
@@ -44,6 +45,7 @@ def rules_dir() -> Path:
 class RuleSet:
     rules: list[Rule]
     value_maps: dict[str, ValueMap]
+    keras3: frozenset[str] = frozenset()  # Keras 3's public names; modules end in "/"
     by_id: dict[str, Rule] = field(init=False)
     by_name: dict[str, Rule] = field(init=False)
 
@@ -68,6 +70,33 @@ class RuleSet:
     def method_rules(self) -> dict[str, Rule]:
         """Keras 1 model/optimizer method names -> their rule (`fit_generator`, `predict_classes`)."""
         return {n: r for r in self.of_kind("method") for n in r.names}
+
+    def moved(self, qualified: str) -> str:
+        """`keras.utils.np_utils.x` -> `keras.utils.x`: a qualified name once its module path moves."""
+        moved = self.module_map()
+        parts = qualified.split(".")
+        for i in range(len(parts), 0, -1):
+            module = ".".join(parts[:i])
+            if module in moved:
+                return ".".join([moved[module]] + parts[i:])
+        return qualified
+
+    def keras3_lacks(self, qualified: str) -> str | None:
+        """Whether Keras 3 lacks a `keras.` name as a Keras 1 file spells it; the Keras 3 spelling it was
+        looked up under (after module paths move), or None when Keras 3 has it (or no list is known)."""
+        if not self.keras3 or qualified.split(".")[0] != "keras":
+            return None
+        moved = self.module_map()
+        parts = qualified.split(".")
+        for i in range(len(parts), 0, -1):  # the longest prefix that is a (Keras 1 or 3) module
+            module = ".".join(parts[:i])
+            if module in moved or module + "/" in self.keras3:
+                module = moved.get(module, module)
+                if i == len(parts):
+                    return None if module + "/" in self.keras3 else module
+                name = f"{module}.{parts[i]}"
+                return None if name in self.keras3 or name + "/" in self.keras3 else name
+        return qualified
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -166,7 +195,10 @@ def load_ruleset(directory: Path | None = None) -> RuleSet:
         for raw in data.get("rule", []):
             rules.append(_build_rule(path.name, raw, groups, value_maps))
     _check_set(rules)
-    return RuleSet(rules=rules, value_maps=value_maps)
+    names_path = directory / KERAS3_NAMES
+    keras3 = frozenset(line for line in names_path.read_text(encoding="utf-8").splitlines()
+                       if line and not line.startswith("#")) if names_path.is_file() else frozenset()
+    return RuleSet(rules=rules, value_maps=value_maps, keras3=keras3)
 
 
 def _build_rule(file: str, raw: dict[str, Any], groups: dict, value_maps: dict[str, ValueMap]) -> Rule:
