@@ -92,6 +92,15 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
     source = text.replace("\r", "\n") if bare_cr else text
     notes: list[Diagnostic] = []
     try:
+        ast.parse(source)
+    except (RecursionError, MemoryError):
+        # CPython's parser gives up in milliseconds where libcst's native parser grinds for minutes and
+        # then crashes (a 10,000-term sum: 150 s, then SIGSEGV); CPython could not run this file either
+        raise SourceError("too deeply nested: CPython's own parser gives up on it (RecursionError); "
+                          "left as is") from None
+    except (SyntaxError, ValueError):
+        pass  # libcst decides, and may know newer syntax than this interpreter; its error is worded below
+    try:
         new, diags = rewrite_source(source, path, options, ruleset)
     except ParserSyntaxError as exc:
         error = _python_error(source, exc)
