@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -22,7 +21,7 @@ _TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(SUFFIX) + "$")
 
 def temp_path(target: Path) -> Path:
     """A fresh temporary path for `target`, in its folder, naming this process."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{SUFFIX}")
+    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}{SUFFIX}")
 
 
 def _alive(pid: int) -> bool:

@@ -67,7 +67,6 @@ def _diff(r: FileResult) -> str:
 def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed, default_dim_ordering,
             backend, py2, exclude, force_exclude, stdin_filename, report_path, quiet, verbose) -> None:
     """Rewrite Keras 1 code in PATHS (files, folders, notebooks, or - for stdin -> stdout) to the Keras 2 API."""
-    from kmigrate import report
     from kmigrate.rewrite.runner import Settings
     from kmigrate.spec.model import Options
 
@@ -76,11 +75,9 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
         raise click.BadParameter("'-' (stdin) cannot be combined with paths", param_hint="PATHS")
     if not paths and not use_stdin:
         raise click.UsageError("give one or more PATHs, or - to read stdin")
-    if report_path:
-        try:
-            report.check_path(report_path)
-        except report.ReportError as exc:
-            raise click.BadParameter(str(exc), param_hint="--report") from None
+    if report_path and not report_path.endswith((".json", ".sarif")):
+        raise click.BadParameter(f"{report_path}: the name must end in .json (kmigrate's JSON) or .sarif "
+                                 "(SARIF 2.1.0)", param_hint="--report")
     start = (Path(stdin_filename).parent if stdin_filename else Path.cwd()) if use_stdin \
         else config_mod.common_parent(paths)
     try:
@@ -109,6 +106,8 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
         outcome = run(paths, settings, printer)
         click.echo(outcome.summary(), err=True)
         if report_path:
+            from kmigrate import report
+
             report.write(report_path, outcome)
         code = outcome.exit_code
     sys.exit(code)
@@ -140,20 +139,13 @@ def _rewrite_stdin(name: str, settings, show_diff: bool, check: bool, printer: _
                    report_path: str | None) -> int:
     """stdin -> stdout: the rewritten input (its own bytes when nothing changed or it failed), a diff
     with --diff, nothing with --check. Read and written as bytes, so a BOM and a coding cookie survive."""
-    from kmigrate import report
     from kmigrate.rewrite.runner import EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK, Run, run_data
-    from kmigrate.rewrite.walk import discover
+    from kmigrate.rewrite.walk import force_excluded
 
     data = sys.stdin.buffer.read()
     result = None
-    if settings.force_exclude and name != "-":
-        from kmigrate.config import Config
-
-        base, patterns = settings.exclude
-        found = discover([name], Config(Path(base) / "pyproject.toml" if base else None,
-                                        {"exclude": list(patterns)} if patterns else {}), True)
-        if any(r.status is Status.SKIPPED for r in found.results):
-            result = FileResult(name, Status.SKIPPED, note="excluded (--force-exclude)")
+    if settings.force_exclude and name != "-" and force_excluded(name, settings.exclude):
+        result = FileResult(name, Status.SKIPPED, note="excluded (--force-exclude)")
     if result is None:
         result = run_data(name, data, settings)
     if result is None:
@@ -171,6 +163,8 @@ def _rewrite_stdin(name: str, settings, show_diff: bool, check: bool, printer: _
     if printer.verbose:
         click.echo(outcome.summary(), err=True)
     if report_path:
+        from kmigrate import report
+
         report.write(report_path, outcome)
     if result.has_errors:
         return EXIT_ERROR

@@ -13,14 +13,12 @@ never leaves a worker writing, and workers die with this process (Linux) or at t
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -124,6 +122,8 @@ class _Interrupt:
 
 
 def _context():
+    import multiprocessing  # only when some file needs parsing: most pre-commit runs never get here
+
     # fork: a worker starts in milliseconds with libcst and the rules already loaded by this process
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -197,6 +197,8 @@ class Pool:
     def run(self, tasks: Iterator[tuple[int, str, bytes]], stop: Callable[[], bool]
             ) -> Iterator[tuple[int, FileResult]]:
         """Yield (index, result) as inputs finish; stops early (killing the workers) when `stop()`."""
+        from multiprocessing.connection import wait
+
         def feed(conn) -> bool:
             task = next(tasks, None)
             if task is None:
@@ -259,8 +261,6 @@ def run(paths: Iterable[str], settings: Settings,
         on_result: Callable[[FileResult], None] | None = None) -> Run:
     """Rewrite (or check) every file under `paths`; `on_result` sees each result as soon as it is final
     (after its file was written). Never raises for a bad file."""
-    from kmigrate.config import Config
-
     outcome = Run(settings)
 
     def emit(result: FileResult) -> None:
@@ -268,10 +268,7 @@ def run(paths: Iterable[str], settings: Settings,
         if on_result:
             on_result(result)
 
-    base, patterns = settings.exclude
-    found = discover(paths, Config(Path(base) / "pyproject.toml" if base else None,
-                                   {"exclude": list(patterns)} if patterns else {}),
-                     settings.force_exclude, settings.respect_gitignore)
+    found = discover(paths, settings.exclude, settings.force_exclude, settings.respect_gitignore)
     for result in found.results:
         emit(result)
     if settings.write:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from kmigrate.config import Config
 from kmigrate.diagnostics import Diagnostic, FileResult, Severity, Status
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", "env", ".env",
@@ -81,13 +80,25 @@ def _skip_dir(path: Path, name: str) -> bool:
         return False
 
 
-def discover(paths: Iterable[str], config: Config = Config(), force_exclude: bool = False,
-             respect_gitignore: bool = True) -> Discovery:
-    """Resolve the command line's paths to the files to read. Never raises for a bad path: a missing
-    path or an unreadable folder becomes a FAILED result, and the rest is still found."""
+def _excludes(exclude: tuple[Path | None, tuple[str, ...]]) -> list[_Ignore]:
+    base, patterns = exclude
+    return [_Ignore(Path(os.path.abspath(base or ".")), patterns)] if patterns else []
+
+
+def force_excluded(path: str, exclude: tuple[Path | None, tuple[str, ...]] = (None, ())) -> bool:
+    """Whether --force-exclude leaves out a path named on the command line (or a --stdin-filename,
+    which need not exist)."""
+    return _excluded_explicit(Path(path), _excludes(exclude))
+
+
+def discover(paths: Iterable[str], exclude: tuple[Path | None, tuple[str, ...]] = (None, ()),
+             force_exclude: bool = False, respect_gitignore: bool = True) -> Discovery:
+    """Resolve the command line's paths to the files to read. `exclude` is (the folder its patterns are
+    relative to, the patterns). Never raises for a bad path: a missing path or an unreadable folder
+    becomes a FAILED result, and the rest is still found."""
     out = Discovery()
     seen: set[str] = set()
-    excludes = [_Ignore(config.root, config.get("exclude"))] if config.get("exclude") else []
+    excludes = _excludes(exclude)
 
     def add(path: Path) -> None:
         key = os.path.realpath(path)
