@@ -143,12 +143,24 @@ def realign(old: str, new: str) -> str:
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
             for k in range(j2 - j1):
                 mapping[j1 + k + 1] = i1 + k + 1
+    # a bracket is ours to realign when its continuation lines that the diff pairs with the input were
+    # aligned there; lines the rewrite wrote anew (three keywords became two, a call wrapped in another)
+    # follow their bracket, and are ours when no line of the bracket comes from the input
+    aligned_before: dict[int, bool] = {}
+    for line, (bracket_line, _, _) in new_info.items():
+        if line in mapping:
+            was = old_info.get(mapping[line])
+            ok = was is not None and was[1] == was[2]
+            aligned_before[bracket_line] = aligned_before.get(bracket_line, True) and ok
     shift: dict[int, int] = {}
     for line in sorted(new_info):
         bracket_line, visual, indent = new_info[line]
-        was = old_info.get(mapping.get(line, -1))
-        if was is None or was[1] != was[2]:
-            continue  # not a continuation line aligned in the input: not ours to move
+        if line in mapping:
+            was = old_info.get(mapping[line])
+            if was is None or was[1] != was[2]:
+                continue  # not a continuation line aligned in the input: not ours to move
+        elif not aligned_before.get(bracket_line, True):
+            continue  # written anew by the rewrite, in a bracket the input did not align
         delta = visual + shift.get(bracket_line, 0) - indent
         text = new_lines[line - 1]
         if delta > 0:
