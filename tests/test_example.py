@@ -66,3 +66,26 @@ def test_rewritten_models_build_under_keras3(name):
     exec(compile(source, str(EXPECTED / f"{name}.py"), "exec"), namespace)  # trusted test data
     model = namespace["build_model"]()
     assert tuple(model.output_shape) == OUTPUT_SHAPES[name]
+
+
+def test_th_project_rewritten_with_its_ordering_builds_what_keras1_built_under_th(tmp_path):
+    """A project whose keras.json said 'th': layers get channels_first, and the image_dim_ordering()
+    branches take the th path too (Keras 3's own global stays channels_last, as it must for Flatten)."""
+    import keras
+
+    from kmigrate.rewrite.files import rewrite_source
+    from kmigrate.spec.model import Options
+
+    source = (SOURCE / "backend_branch.py").read_text()
+    new, diags = rewrite_source(source, "backend_branch.py", Options(default_dim_ordering="th"))
+    assert not [d for d in diags if d.severity.value == "error"]
+    keras.config.set_image_data_format("channels_last")
+    namespace = {"__name__": "example_backend_branch_th"}
+    exec(compile(new, "backend_branch.py", "exec"), namespace)  # trusted test data, rewritten
+    model = namespace["build_model"]()
+    # Keras 1.2.2 under th: input (3, 24, 24), padded to 26x26; conv1 3x3 stride 2: (8, 12, 12); BN on axis 1
+    assert tuple(model.input_shape) == (None, 3, 24, 24)
+    assert tuple(model.get_layer("conv1").output.shape) == (None, 8, 12, 12)
+    assert model.get_layer("bn_conv1").axis in (1, [1])
+    assert tuple(model.output_shape) == (None, 8)
+    assert keras.config.image_data_format() == "channels_last"

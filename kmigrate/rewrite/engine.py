@@ -55,6 +55,8 @@ class FunctionPlan:
     new_name: str | None  # None: the call goes through an `as` alias that keeps its name
     first_arg: Any = NOLIT  # new literal for the first argument (the setter), if any
     as_keras1_value: dict | None = None  # {'channels_first': 'th', ...}: keep the Keras 1 result
+    mapped_arg: dict | None = None  # a setter's non-literal argument goes through this mapping
+    constant: Any = NOLIT  # the getter's value is known (--default-dim-ordering): the call becomes it
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Collector(cst.CSTVisitor):
         # removed names, also as a rewritten file spells them (`from keras import utils as np_utils`)
         self.removed = {m: r for r in ruleset.of_kind("removed") for q in r.names for m in (q, ruleset.moved(q))}
         self.methods = ruleset.method_rules()
+        self.module_facts: dict[str, Any] = {}
         self.names_rule = next((r for r in ruleset.of_kind("names") if options.enabled(r.id)), None)
         self.keras_imported = False  # method rules (`fit(nb_epoch=)`) apply only in modules that use Keras
         self.model_targets: set[cst.Name] = set()  # names assigned a Keras model
@@ -440,6 +443,7 @@ class Collector(cst.CSTVisitor):
         form, anchor = self.form(node)
         work = Work(rule=rule, spelling=spelling, args=args, options=self.options,
                     context={"form": form,  # code: None when the call has no place for extra layers
+                             "module": self.module_facts,  # what specials learn about the whole module
                              "model_receiver": rule.kind == "method" and self.receiver_is_model(node)})
         result = run(work)
         for severity, message in result.notes:
@@ -526,17 +530,22 @@ class Collector(cst.CSTVisitor):
         vmap = next(iter(rule.value_maps.values()))
         short = qname.rsplit(".", 1)[1]
         first: Any = NOLIT
+        mapped = lit = None
         if rule.signature:  # a setter: its one argument is mapped
             (param,) = rule.signature
             if len(node.args) != 1 or node.args[0].keyword is not None and node.args[0].keyword.value != param:
                 self.diag(node, Severity.ERROR, rule.id, f"{short}(...) left as written: expected one argument")
                 return
             lit = literal_of(node.args[0].value)
-            if lit not in vmap.mapping and lit not in vmap.keep:
+            self.module_facts["dim_ordering_set"] = True  # the global ordering changes at run time
+            if lit is NOLIT:
+                mapped = dict(vmap.mapping)  # exact: Keras 1 raised for any other value, and so does this
+            elif lit not in vmap.mapping and lit not in vmap.keep:
                 self.diag(node, Severity.ERROR, rule.id, f"{short}(...) left as written: its argument is not "
                           f"{' or '.join(repr(k) for k in vmap.mapping)}")
                 return
-            first = vmap.mapping.get(lit, lit)
+            else:
+                first = vmap.mapping.get(lit, lit)
         new = rule.names[qname]
         keep_alias = isinstance(node.func, cst.Name) and any(
             alias.asname is not None for _, alias in self.import_bindings(node.func))
@@ -548,7 +557,8 @@ class Collector(cst.CSTVisitor):
         if not rule.signature and not self._compared_or_mapped(node):
             # its result is used as a value ('th'/'tf'): keep that value, computed the Keras 2 way
             as_value = {v: k for k, v in vmap.mapping.items()}
-        self.plans.calls[node] = FunctionPlan(rule, None if keep_alias else new, first, as_value)
+        self.plans.calls[node] = FunctionPlan(rule, None if keep_alias else new, first, as_value,
+                                              mapped if rule.signature and lit is NOLIT else None)
         self.record_name(node.func, new, keep_alias)
         if isinstance(node.func, cst.Name):
             self.plans.renamed_refs.add(node.func)
@@ -571,6 +581,15 @@ class Collector(cst.CSTVisitor):
 
     def leave_Module(self, original_node: cst.Module) -> None:
         """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
+        option = self.options.default_dim_ordering
+        if option is not None and not self.module_facts.get("dim_ordering_set"):
+            # The project's keras.json said `option` and nothing here changes it: the getter returned it
+            # in Keras 1. Keras 3's global must stay channels_last (Flatten would permute under
+            # channels_first), so the getter's value is written out instead of read.
+            for plan in self.plans.calls.values():
+                if isinstance(plan, FunctionPlan) and not plan.rule.signature:
+                    vmap = next(iter(plan.rule.value_maps.values()))
+                    plan.constant = option if plan.as_keras1_value else vmap.mapping[option]
         for node, rule, spelling in self.deferred if not self.keras1_evidence else ():
             self._warn_if_positionals_differ(node, rule, spelling, [a for a in node.args if a.keyword is None])
         if self.keras1_evidence:
@@ -684,7 +703,16 @@ class Applier(cst.CSTTransformer):
         if plan is None:
             return updated
         if isinstance(plan, FunctionPlan):
+            if plan.constant is not NOLIT:
+                return render_node(plan.constant)
             args = list(updated.args)
+            if plan.mapped_arg is not None:  # K.set_image_data_format({'th': 'channels_first', ...}[x])
+                mapping = cst.parse_expression(repr(plan.mapped_arg))
+                args[0] = args[0].with_changes(value=cst.Subscript(
+                    mapping, [cst.SubscriptElement(cst.Index(args[0].value))]))
+                keyword = args[0].keyword
+                if keyword is not None and keyword.value in plan.rule.rename:
+                    args[0] = args[0].with_changes(keyword=keyword.with_changes(value=plan.rule.rename[keyword.value]))
             if plan.first_arg is not NOLIT:
                 args[0] = args[0].with_changes(value=render_node(plan.first_arg, like=args[0].value))
                 keyword = args[0].keyword

@@ -601,24 +601,38 @@ def optimizer_string(work: Work) -> None:
                                 imports=("keras",), changed=True))
 
 
-@special("weights-filename", consumes=())
+@special("weights-filename")
 def weights_filename(work: Work) -> None:
-    """Keras 3 writes weights only to a name ending in `.weights.h5` (save_weights('w.h5') raises)."""
-    if work.rule.kind == "layer" and not _lit(work, "save_weights_only", False):
-        return  # ModelCheckpoint of a whole model: '.h5' still works (legacy HDF5)
+    """Keras 3 writes weights only to a name ending in `.weights.h5` (save_weights('w.h5') raises), and a
+    whole-model checkpoint only to `.keras` or `.h5`. The new name is remembered for the module
+    (context['module']), so that `load_weights` of the same literal reads the file back."""
+    renamed = work.context.setdefault("module", {}).setdefault("weights_files", {})
     path = work.get("filepath")
+    if work.spelling == "load_weights":
+        if path is not None and path.known and path.lit in renamed:
+            path.lit, path.changed = renamed[path.lit], True
+        return
+    weights_only = work.rule.kind == "method" or _lit(work, "save_weights_only", False)
     if path is None or not path.known or not isinstance(path.lit, str):
-        if path is not None:
+        if path is not None and weights_only:
             work.warn("Keras 3 saves weights only to a file name ending in `.weights.h5`; this one is not a "
                       "literal, so check it")
         return
-    for suffix in (".h5", ".hdf5"):
-        if path.lit.endswith(suffix) and not path.lit.endswith(".weights.h5"):
-            new = path.lit[: -len(suffix)] + ".weights.h5"
-            path.lit, path.changed = new, True
-            work.warn(f"weights now go to {new!r}: Keras 3 requires the `.weights.h5` suffix (load them "
-                      "from there too)")
-            return
+    old = path.lit
+    if weights_only and old.endswith((".h5", ".hdf5")) and not old.endswith(".weights.h5"):
+        new = old.rsplit(".", 1)[0] + ".weights.h5"
+    elif not weights_only and old.endswith(".hdf5"):
+        new = old[: -len(".hdf5")] + ".h5"  # Keras 3 writes a whole model to .keras or (legacy) .h5
+    else:
+        return
+    path.lit, path.changed = new, True
+    renamed[old] = new
+    if weights_only:
+        work.warn(f"weights now go to {new!r}: Keras 3 writes weights only to a name ending in `.weights.h5` "
+                  "(read them from there too)")
+    else:
+        work.warn(f"the model now goes to {new!r}: Keras 3 writes a whole model only to a name ending in "
+                  "`.keras` or `.h5` (read it from there too)")
 
 
 @special("checkpoint-period", consumes=("period",))
