@@ -34,8 +34,9 @@ def _refactoring_tool():
         try:
             from fissix import refactor
         except ModuleNotFoundError:
-            raise MissingFissix("--py2 needs the fissix package (the maintained lib2to3): "
-                                "pip install fissix") from None
+            from kmigrate.deps import missing
+
+            raise MissingFissix(missing("fissix", "--py2 (porting with the maintained lib2to3)")) from None
         fixers = [f for f in refactor.get_fixers_from_package("fissix.fixes")
                   if f.rsplit(".", 1)[-1] not in _EXPLICIT]
         _tool = refactor.RefactoringTool(fixers)

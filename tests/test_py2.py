@@ -73,7 +73,8 @@ def test_without_fissix_the_error_names_the_package(tmp_path, run_cli, monkeypat
     f.write_text(PY2)
     code, out, err = run_cli("rewrite", "--py2", str(f))
     assert code == 2 and f.read_text() == PY2
-    assert f"{f}:0:0: error [file] --py2 needs the fissix package (the maintained lib2to3): pip install fissix" in err
+    assert (f"{f}:0:0: error [file] --py2 (porting with the maintained lib2to3) needs the fissix package, "
+            f"which this Python does not have: {sys.executable} -m pip install fissix") in err
 
 
 def test_neither_python_3_nor_2_is_one_line(tmp_path, run_cli):
@@ -83,3 +84,12 @@ def test_neither_python_3_nor_2_is_one_line(tmp_path, run_cli):
     assert code == 2
     (line,) = err.splitlines()[:-1]
     assert line.startswith(f"{f}:2:") and "does not parse as Python 3 or Python 2" in line
+
+
+def test_install_hints_name_published_packages_for_this_python():
+    from kmigrate.deps import missing
+
+    message = missing("tensorflow", "--verify")
+    assert message == (f"--verify needs the tensorflow package, which this Python does not have: "
+                       f"{sys.executable} -m pip install tensorflow")
+    assert "kmigrate[" not in message
