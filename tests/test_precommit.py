@@ -1,10 +1,13 @@
-"""The real pre-commit tool runs the hook from .pre-commit-hooks.yaml against a temporary git repo."""
+"""The real pre-commit tool runs the hook from .pre-commit-hooks.yaml against a temporary git repo (Python files
+and notebooks)."""
 
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import nbformat
 
 from .conftest import ROOT
 
@@ -33,6 +36,8 @@ def test_pre_commit_hook_rewrites_staged_files(tmp_path):
     _git(project, "init", "-q")
     (project / "model.py").write_text(KERAS1)
     (project / "other.txt").write_text("Convolution2D(8, 3, 3)\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline\n" + KERAS1)])
+    nbformat.write(notebook, str(project / "explore.ipynb"))
     _git(project, "add", "-A")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     result = subprocess.run([str(pre_commit), "try-repo", str(hook_repo), "kmigrate", "--all-files"],
@@ -41,6 +46,9 @@ def test_pre_commit_hook_rewrites_staged_files(tmp_path):
     assert "files were modified by this hook" in result.stdout
     assert (project / "model.py").read_text() == KERAS2
     assert (project / "other.txt").read_text() == "Convolution2D(8, 3, 3)\n"
+    rewritten = nbformat.read(str(project / "explore.ipynb"), as_version=4)  # notebooks match the hook too
+    nbformat.validate(rewritten)
+    assert rewritten.cells[0].source == "%matplotlib inline\n" + KERAS2
     again = subprocess.run([str(pre_commit), "try-repo", str(hook_repo), "kmigrate", "--all-files"],
                            cwd=project, capture_output=True, text=True, env=env, timeout=900)
     assert again.returncode == 0, again.stdout + again.stderr
