@@ -643,3 +643,12 @@ def checkpoint_period(work: Work) -> None:
         return
     raise Refuse("`period` (save every N epochs) has no Keras 3 equivalent: Keras 3 saves every epoch "
                  "(save_freq='epoch') or every N batches")
+
+
+@special("generator-inputs")
+def generator_inputs(work: Work) -> None:
+    """Keras 1's predict_generator took batches of inputs alone (or (inputs, targets) tuples); Keras 3's
+    predict takes only tuples, `(inputs,)` for inputs alone."""
+    gen = work.get("generator")
+    if gen is not None:
+        work.set("generator", Value.expr("(batch if isinstance(batch, tuple) else (batch,) for batch in {0})", gen))

@@ -37,6 +37,11 @@ history = model.fit(X, Y, batch_size=10, nb_epoch=2, verbose=0)
 gen = batches(batch_size=10)
 gen_history = model.fit_generator(gen, samples_per_epoch=45, nb_epoch=2, verbose=0)
 score = model.evaluate_generator(batches(batch_size=10), val_samples=20)
+def inputs(batch_size):
+    while True:
+        for i in range(0, 50, batch_size):
+            yield X[i:i + batch_size]  # Keras 1 took batches of inputs alone
+predicted = model.predict_generator(inputs(batch_size=10), val_samples=50)
 proba = model.predict_proba(X, verbose=0)
 classes = model.predict_classes(X, verbose=0)
 '''
@@ -60,6 +65,7 @@ def test_rewritten_training_script_trains_what_keras1_trained():
     assert len(ns["calls"]) >= 10
     assert ns["gen_history"].params["steps"] == 5
     assert ns["proba"].shape == (50, 3)
+    np.testing.assert_allclose(ns["predicted"], ns["proba"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ns["classes"], ns["proba"].argmax(axis=-1))
 
 
