@@ -139,35 +139,23 @@ def _rewrite_stdin(name: str, settings, show_diff: bool, check: bool, printer: _
                    report_path: str | None) -> int:
     """stdin -> stdout: the rewritten input (its own bytes when nothing changed or it failed), a diff
     with --diff, nothing with --check. Read and written as bytes, so a BOM and a coding cookie survive."""
-    from kmigrate.rewrite.runner import EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK, Run, run_data
-    from kmigrate.rewrite.walk import force_excluded
+    from kmigrate.rewrite.runner import run_data
 
     data = sys.stdin.buffer.read()
-    result = None
-    if settings.force_exclude and name != "-" and force_excluded(name, settings.exclude):
-        result = FileResult(name, Status.SKIPPED, note="excluded (--force-exclude)")
-    if result is None:
-        result = run_data(name, data, settings)
-    if result is None:
-        return EXIT_INTERRUPTED
-    for d in result.diagnostics:
-        if not printer.quiet or d.severity is Severity.ERROR:
-            click.echo(d.render(), err=True)
-    if show_diff and result.status is Status.CHANGED:
-        click.echo(_diff(result), nl=False)
-    out = sys.stdout.buffer
+    outcome, output = run_data(name, data, settings)
+    for result in outcome.results:
+        for d in result.diagnostics:
+            if not printer.quiet or d.severity is Severity.ERROR:
+                click.echo(d.render(), err=True)
+        if show_diff and result.status is Status.CHANGED:
+            click.echo(_diff(result), nl=False)
     if not (show_diff or check):
-        out.write(result.new_data if result.status is Status.CHANGED else data)
-        out.flush()
-    outcome = Run(settings, [result])
+        sys.stdout.buffer.write(output)
+        sys.stdout.buffer.flush()
     if printer.verbose:
         click.echo(outcome.summary(), err=True)
     if report_path:
         from kmigrate import report
 
         report.write(report_path, outcome)
-    if result.has_errors:
-        return EXIT_ERROR
-    if result.status is Status.CHANGED and (show_diff or check) and not settings.exit_zero_even_if_changed:
-        return EXIT_CHANGED
-    return EXIT_OK
+    return outcome.exit_code

@@ -54,6 +54,7 @@ class Run:
     settings: Settings
     results: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
+    to_stdout: bool = False  # stdin mode: the rewrite went to stdout, nothing was rewritten in place
 
     def counts(self) -> Counter:
         c = Counter()
@@ -77,7 +78,8 @@ class Run:
         if c["errors"]:
             return EXIT_ERROR
         if c["changed"] and not self.settings.exit_zero_even_if_changed:
-            return EXIT_CHANGED
+            # stdin -> stdout is a filter (an editor's formatter): printing the rewrite is success
+            return EXIT_OK if self.to_stdout and self.settings.write else EXIT_CHANGED
         return EXIT_OK
 
     def summary(self) -> str:
@@ -317,13 +319,22 @@ def _finish(path: Path, result: FileResult, write: bool) -> FileResult:
     return result
 
 
-def run_data(name: str, data: bytes, settings: Settings) -> FileResult | None:
-    """One in-memory input (stdin), parsed in a worker like any file; None when Ctrl-C stopped it."""
-    ruleset = default_ruleset()
-    if not needs_parse(data, ruleset):
-        return FileResult(name, Status.UNCHANGED)
+def run_data(name: str, data: bytes, settings: Settings) -> tuple[Run, bytes]:
+    """One in-memory input (stdin), parsed in a worker like any file: the run and the bytes to print
+    (the input itself when nothing changed, it failed, it is excluded, or Ctrl-C stopped it)."""
+    from kmigrate.rewrite.walk import force_excluded
+
+    outcome = Run(settings, to_stdout=True)
+    if settings.force_exclude and name != "-" and force_excluded(name, settings.exclude):
+        outcome.results.append(FileResult(name, Status.SKIPPED, note="excluded (--force-exclude)"))
+        return outcome, data
+    if not needs_parse(data, default_ruleset()):
+        outcome.results.append(FileResult(name, Status.SKIPPED, note=NO_MARKER))
+        return outcome, data
     with _Interrupt() as interrupt:
         pool = Pool(1, settings.options, settings.py2)
         for _, result in pool.run(iter([(0, name, data)]), lambda: interrupt.set):
-            return result
-    return None
+            outcome.results.append(result)
+        outcome.interrupted = interrupt.set
+    changed = outcome.results and outcome.results[0].status is Status.CHANGED
+    return outcome, (outcome.results[0].new_data if changed else data)
