@@ -72,11 +72,16 @@ def clean_stale(folder: Path, names: Iterable[str] | None = None) -> list[Path]:
     return removed
 
 
+class Discard(Exception):
+    """Raise inside `replacing` to drop the new content quietly (a conversion that failed its proof)."""
+
+
 @contextlib.contextmanager
 def replacing(target: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path to write `target`'s new content into; on normal exit it is renamed over
     `target` (keeping `mode`, else the target's mode if it exists), on an exception it is removed and
-    `target` is untouched. For writers that need a path (h5py) rather than bytes."""
+    `target` is untouched (the exception propagates, except Discard). For writers that need a path
+    (h5py) rather than bytes."""
     target = Path(target)
     tmp = temp_path(target)
     if mode is None:
@@ -89,10 +94,11 @@ def replacing(target: Path, mode: int | None = None) -> Iterator[Path]:
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        if not isinstance(exc, Discard):
+            raise
 
 
 def write_bytes(target: Path, data: bytes) -> None:

@@ -242,6 +242,10 @@ def test_atomic_replacing_for_path_writers(tmp_path):
             tmp.write_bytes(b"torn")
             raise RuntimeError("conversion failed")
     assert target.read_bytes() == b"complete"
+    with atomic.replacing(target) as tmp:  # a result that failed its check: dropped without an error
+        tmp.write_bytes(b"unproven")
+        raise atomic.Discard()
+    assert target.read_bytes() == b"complete"
     assert [p.name for p in tmp_path.iterdir()] == ["new.h5"]
     # a writer killed mid-write leaves its file; the next run's clean-up removes it
     child = subprocess.run([sys.executable, "-c", (
