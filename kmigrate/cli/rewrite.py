@@ -98,18 +98,24 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
         force_exclude=force_exclude if force_exclude is not None else cfg.get("force-exclude", False),
         exclude=(Path.cwd(), tuple(exclude)) if exclude else (cfg.root, tuple(cfg.get("exclude", ()))))
     printer = _Printer(show_diff, check, quiet, verbose)
-    if use_stdin:
-        code = _rewrite_stdin(stdin_filename or "-", settings, show_diff, check, printer, report_path)
-    else:
-        from kmigrate.rewrite.runner import run
+    try:
+        if use_stdin:
+            code = _rewrite_stdin(stdin_filename or "-", settings, show_diff, check, printer, report_path)
+        else:
+            from kmigrate.rewrite.runner import run
 
-        outcome = run(paths, settings, printer)
-        click.echo(outcome.summary(), err=True)
-        if report_path:
-            from kmigrate import report
+            outcome = run(paths, settings, printer)
+            click.echo(outcome.summary(), err=True)
+            if report_path:
+                from kmigrate import report
 
-            report.write(report_path, outcome)
-        code = outcome.exit_code
+                report.write(report_path, outcome)
+            code = outcome.exit_code
+    except KeyboardInterrupt:  # before the run took over Ctrl-C (finding files): nothing was written
+        from kmigrate.rewrite.runner import EXIT_INTERRUPTED
+
+        click.echo("interrupted: no file rewritten", err=True)
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 
