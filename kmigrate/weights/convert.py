@@ -13,7 +13,7 @@ import numpy as np
 from kmigrate.diagnostics import Diagnostic, Severity
 from kmigrate.weights.h5io import (BadInput, K1File, K1Weight, Keras3Writer, iter_output_layers, open_input,
                                    read_array, read_keras1)
-from kmigrate.weights.plan import LayerPlan, Plan, Settings, make_plan
+from kmigrate.weights.plan import Plan, Settings, make_plan
 
 MARKER = "kmigrate"  # root attribute of converted files: the settings used, as JSON
 

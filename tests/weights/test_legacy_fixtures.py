@@ -20,7 +20,28 @@ THEANO_POOLING = {"pool1d_same", "pool2d_tf_same", "pool2d_th_avg_same", "pool2d
 # Keras 3.15.1 + TensorFlow 2.21 on CPU add Conv3D(data_format='channels_first')'s bias along the wrong
 # axis when every output dim equals the filter count; this model is rebuilt channels_last instead.
 TO_CHANNELS_LAST = {"conv3d_th_strided"}
-PREDICTED = [m for m in WEIGHTED if m["model_class"] == "Sequential" and m["name"] not in THEANO_POOLING]
+# The layers this module's model builder (_layers) knows; models with recurrent, embedding, wrapper,
+# advanced activation or BatchNormalization mode 2 layers are predicted end to end by tests/legacy/test_zoo.py
+# (rewritten source) and tests/weights/test_keras1_real.py.
+BUILT_HERE = {"Convolution1D", "AtrousConvolution1D", "Convolution2D", "AtrousConvolution2D", "SeparableConvolution2D",
+              "Deconvolution2D", "Convolution3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+              "AveragePooling2D", "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+              "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "ZeroPadding1D",
+              "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D",
+              "UpSampling2D", "UpSampling3D", "Flatten", "Dense", "Activation", "Dropout", "BatchNormalization"}
+
+
+def _batchnorm_modes(m) -> set:
+    import h5py
+
+    with h5py.File(ROOT / m["files"]["model"], "r") as f:
+        config = json.loads(f.attrs["model_config"])
+    layers = config["config"] if isinstance(config["config"], list) else config["config"]["layers"]
+    return {lay["config"].get("mode", 0) for lay in layers if lay["class_name"] == "BatchNormalization"}
+
+
+PREDICTED = [m for m in WEIGHTED if m["model_class"] == "Sequential" and m["name"] not in THEANO_POOLING
+             and set(m["layers"]) <= BUILT_HERE and _batchnorm_modes(m) <= {0}]
 
 
 def _convert(m, tmp_path, to=None):
@@ -34,8 +55,11 @@ def test_real_keras1_file_converts_and_verifies(m, tmp_path):
     report, dst = _convert(m, tmp_path)
     assert report.ok and report.verified, report.failure
     assert dst.exists()
-    worst = max(r.max_rel for r in report.rows if r.old_shapes)
-    assert worst < 1e-9
+    for r in report.rows:
+        if r.old_shapes:
+            # copies and permutations are exact; gate weights scaled by 1.2 (hard_sigmoid) are rounded to
+            # float32 in the file
+            assert r.max_rel < (2e-7 if "x1.2" in r.transform else 1e-9), (r.old_name, r.transform)
 
 
 def _layers(report, to):

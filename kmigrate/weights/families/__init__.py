@@ -10,11 +10,19 @@ from kmigrate.weights.families.base import Family
 from kmigrate.weights.families.batchnorm import BatchNorm
 from kmigrate.weights.families.conv import Conv
 from kmigrate.weights.families.conv1d import Conv1D
+from kmigrate.weights.families.conv_lstm2d import ConvLSTM2D
 from kmigrate.weights.families.conv_transpose import ConvTranspose
 from kmigrate.weights.families.dense import Dense
+from kmigrate.weights.families.embedding import Embedding
+from kmigrate.weights.families.gru import GRU
+from kmigrate.weights.families.lstm import LSTM
+from kmigrate.weights.families.prelu import PReLU
 from kmigrate.weights.families.separable import Separable
+from kmigrate.weights.families.simple_rnn import SimpleRNN
+from kmigrate.weights.families.wrappers import Bidirectional, TimeDistributed
 
-FAMILIES: tuple[type[Family], ...] = (Conv, Conv1D, ConvTranspose, Separable, Dense, BatchNorm)
+FAMILIES: tuple[type[Family], ...] = (Conv, Conv1D, ConvTranspose, Separable, Dense, BatchNorm, Embedding, SimpleRNN,
+                                      GRU, LSTM, ConvLSTM2D, PReLU, TimeDistributed, Bidirectional)
 REGISTRY: dict[str, Family] = {cls.name: cls() for cls in FAMILIES}
 
 
