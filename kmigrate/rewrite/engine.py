@@ -107,6 +107,7 @@ class Collector(cst.CSTVisitor):
         self.keras_imported = False  # method rules (`fit(nb_epoch=)`) apply only in modules that use Keras
         self.model_targets: set[cst.Name] = set()  # names assigned a Keras model
         self.star_modules: list[str] = []
+        self.any_star = False
         # Keras 1 code is certain here (a rewrite that changes something, a Keras 1 module path): calls
         # that are valid Keras 3 but meant Keras 1's defaults (`LSTM(32)` had hard_sigmoid gates) get
         # those defaults written out; `deferred` holds them until the whole module has been seen.
@@ -195,6 +196,8 @@ class Collector(cst.CSTVisitor):
 
     # -- visitors --------------------------------------------------------------------------------
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self.any_star = True
         if node.relative or node.module is None:
             return
         module = get_full_name_for_node(node.module)
@@ -295,6 +298,7 @@ class Collector(cst.CSTVisitor):
         if found is None:
             found = self.method_rule(node)
         if found is None:
+            self.warn_if_keras1_elsewhere(node, qname)
             return
         rule, spelling = found
         if not self.options.enabled(rule.id) or self.skipped_by_comment(node):
@@ -308,6 +312,32 @@ class Collector(cst.CSTVisitor):
             return
         if plan is not None:
             self.keep_plan(node, plan)
+
+    def warn_if_keras1_elsewhere(self, node: cst.Call, qname: str | None) -> None:
+        """`Convolution2D(...)` from a relative import (a package that vendors Keras) or from nowhere (an
+        unresolved star import): probably Keras 1, but not certainly Keras's, so said and not rewritten.
+        A name the module binds itself (its own class) stays silent."""
+        if not isinstance(node.func, cst.Name) or (qname and qname.split(".")[0] == "keras"):
+            return
+        spelling = node.func.value
+        rule = self.rs.keras1_only(spelling)
+        keywords = {a.keyword.value for a in node.args if a.keyword is not None}
+        if rule is None:
+            shared = self.rs.by_name.get(spelling)  # `Dense(output_dim=...)`: a Keras 1 keyword on a Keras name
+            k1 = set(shared.all_params) - set(shared.target_params) if shared is not None else set()
+            if not keywords & k1:
+                return
+            rule = shared
+        sources = self.get_metadata(QualifiedNameProvider, node.func, set())
+        if any(q.name.startswith(".") for q in sources):
+            where = "comes from a relative import, not from Keras"
+        elif not sources and self._unbound(node.func):
+            where = "only a star import may bind it" if self.any_star else "nothing in this file binds it"
+        else:
+            return
+        if self.options.enabled(rule.id) and not self.skipped_by_comment(node):
+            self.diag(node, Severity.WARNING, rule.id, f"`{spelling}` looks like Keras 1's but {where}: if it is "
+                      "Keras's, import it from keras and run kmigrate again")
 
     def keep_plan(self, node: cst.Call, plan: LayerPlan) -> None:
         self.plans.calls[node] = plan

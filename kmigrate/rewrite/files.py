@@ -28,15 +28,10 @@ def kind_of(name: str) -> str:
     return JSON if base == KERAS_JSON else PYTHON
 
 
-def markers(ruleset: RuleSet) -> tuple[bytes, ...]:
-    """Byte strings at least one of which every file that needs a rewrite contains: code names a
-    Keras module to import anything from it; keras.json names its own keys."""
-    return (b"keras",) + tuple(k.encode() for r in ruleset.of_kind("json") for k in r.names)
-
-
 def needs_parse(data: bytes, ruleset: RuleSet) -> bool:
-    """The byte prefilter: False means the input certainly needs no rewrite (the parser never runs)."""
-    return any(m in data for m in markers(ruleset))
+    """The byte prefilter: False means the input certainly needs no rewrite nor report (the parser
+    never runs); see RuleSet.markers."""
+    return any(m in data for m in ruleset.markers())
 
 
 class SourceError(ValueError):
@@ -50,13 +45,17 @@ class SourceError(ValueError):
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,
                    ruleset: RuleSet | None = None) -> tuple[str, list[Diagnostic]]:
     """The engine's rewrite of Python source text; raises libcst.ParserSyntaxError when it does not parse."""
-    import libcst as cst  # here, not at import: files without Keras code never need the parser
-
-    from kmigrate.rewrite.engine import rewrite_module
+    from kmigrate.rewrite.engine import rewrite_module  # here, not at import: files without Keras
+    from kmigrate.rewrite.parse import parse_module  # code never need libcst
 
     ruleset = ruleset or default_ruleset()
-    module = cst.parse_module(text)
+    module, respaced = parse_module(text)
     new, diags = rewrite_module(module, ruleset, options or Options(), path, text)
+    if respaced:
+        if new.code == module.code:
+            return text, diags  # nothing to rewrite: the tabs stay as written
+        diags.append(Diagnostic(Severity.WARNING, "file", "indentation that mixed tabs and spaces is written "
+                                "in spaces (as CPython reads it), so that the file could be rewritten", 1, 1, path))
     return new.code, diags
 
 

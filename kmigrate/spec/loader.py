@@ -25,6 +25,10 @@ RULE_KEYS = {
 GROUP_KEYS = {"rename", "drop", "refuse", "value_maps", "special", "explicit", "target_params"}
 MAP_KEYS = {"map", "drop", "keep", "refuse", "warn", "others", "nonliteral", "calls", "option"}
 KINDS = {"layer", "method", "function", "module", "json", "removed", "names"}
+# What the rewrite prefilter looks for besides keras.json keys (RuleSet.markers): "keras", substrings of
+# every Keras-1-only layer spelling and backend function, and the commonest Keras 1 keywords.
+MARKERS = (b"keras", b"onvolution", b"AtrousConv", b"Deconv2D", b"ThresholdedReLU", b"dim_ordering",
+           b"border_mode", b"output_dim", b"nb_filter", b"nb_epoch")
 KERAS3_NAMES = "keras3_names.txt"  # Keras 3's public modules and names (tests/rewrite/keras3_names.py)
 
 
@@ -70,6 +74,30 @@ class RuleSet:
     def method_rules(self) -> dict[str, Rule]:
         """Keras 1 model/optimizer method names -> their rule (`fit_generator`, `predict_classes`)."""
         return {n: r for r in self.of_kind("method") for n in r.names}
+
+    def keras1_only(self, spelling: str) -> Rule | None:
+        """The rule of a Keras 1 spelling that Keras 3 does not share (`Convolution2D`, `image_dim_ordering`)."""
+        rule = self.by_name.get(spelling)
+        if rule is not None:
+            return None if spelling in rule.dual or rule.names[spelling] == spelling else rule
+        for fn in self.of_kind("function"):
+            if any(q.rsplit(".", 1)[1] == spelling for q in fn.names):
+                return fn
+        return None
+
+    def markers(self) -> tuple[bytes, ...]:
+        """Byte strings at least one of which every file that needs a rewrite or a report contains:
+        code names a Keras module to import anything from it, or uses a Keras 1 name it got elsewhere
+        (a vendored copy of Keras: every Keras-1-only layer spelling and backend function contains one
+        of MARKERS, which a test holds to); keras.json names its own keys. A few substring tests keep
+        the prefilter near the speed of reading the file."""
+        return MARKERS + tuple(k.encode() for r in self.of_kind("json") for k in r.names)
+
+    def keras1_spellings(self) -> set[str]:
+        """Keras 1 layer classes and backend functions that Keras 3 does not share."""
+        layers = {n for r in self.rules if r.kind == "layer" and not r.modules
+                  and "merge-mode" not in r.special for n in r.names if n[0].isupper() and self.keras1_only(n)}
+        return layers | {q.rsplit(".", 1)[1] for r in self.of_kind("function") for q in r.names}
 
     def moved(self, qualified: str) -> str:
         """`keras.utils.np_utils.x` -> `keras.utils.x`: a qualified name once its module path moves."""

@@ -63,3 +63,13 @@ def test_cli_reports_a_broken_rule_file_in_one_line(rules_copy, monkeypatch, cap
         loader.default_ruleset.cache_clear()
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["kmigrate: error: zz_extra.toml: rule 'x': unknown keys ['colour']"]
+
+
+def test_the_prefilter_markers_cover_every_keras1_only_spelling():
+    """A vendored copy of Keras 1 (no `keras` in the file) still reaches the parser and its report."""
+    from kmigrate.spec.loader import MARKERS, default_ruleset
+
+    spellings = default_ruleset().keras1_spellings()
+    assert {"Convolution2D", "AtrousConv2D", "Deconv2D", "image_dim_ordering", "ThresholdedReLU"} <= spellings
+    for spelling in spellings:
+        assert any(m.decode() in spelling for m in MARKERS), spelling
