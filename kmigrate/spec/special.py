@@ -390,6 +390,12 @@ def batchnorm_mode(work: Work) -> None:
     v = work.get("mode")
     if v is None:
         return
+    if v.known and v.lit == 2:
+        # measured on Keras 3.15.1: BatchNormalization()(x, training=True) is honoured by model(x), but
+        # model.predict(x) passes training=False, which wins
+        raise Refuse("`mode=2` normalised with the current batch's mean and variance at inference too; Keras 3's "
+                     "BatchNormalization uses its moving statistics in predict() whatever the call says: "
+                     "normalise with keras.ops.mean and keras.ops.var over the batch axes, then scale and shift")
     if not v.known or v.lit != 0:
         raise Refuse(f"`mode={v.lit if v.known else '...'}` has no Keras 2 equivalent (only mode=0)")
     work.pop("mode")
