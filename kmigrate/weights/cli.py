@@ -96,7 +96,8 @@ def _want_verify(verify: bool | None) -> bool:
 @_common
 @click.option("--verify/--no-verify", default=None,
               help="prove every layer numerically (default: on when TensorFlow is installed)")
-def convert_cmd(src, dst, layout, backend, to, config_path, verify) -> None:
+@click.option("--force", is_flag=True, help="replace DST if it exists")
+def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> None:
     """Convert SRC (Keras 1 save_weights or save file) to DST for Keras 3 `model.load_weights(DST)`."""
     import os
 
@@ -109,11 +110,11 @@ def convert_cmd(src, dst, layout, backend, to, config_path, verify) -> None:
         size = os.path.getsize(src) if os.path.isfile(src) else 0
         if size > PROGRESS_BYTES:
             with click.progressbar(length=size, label="converting", file=sys.stderr) as bar:
-                report = convert_file(src, dst, settings, verify=do_verify, progress=bar.update)
+                report = convert_file(src, dst, settings, verify=do_verify, progress=bar.update, force=force)
         else:
-            report = convert_file(src, dst, settings, verify=do_verify)
+            report = convert_file(src, dst, settings, verify=do_verify, force=force)
     except BadInput as e:
-        _fail(src, e.layer, str(e))
+        _fail(e.path or src, e.layer, str(e))
         return
     _print_table(report)
     if not report.ok:
@@ -137,7 +138,7 @@ def verify_cmd(old, new, layout, backend, to, config_path) -> None:
     try:
         report = verify_files(old, new, _settings(layout, backend, to, config_path))
     except BadInput as e:
-        _fail(new if e.layer is None and "converted" in str(e) else old, e.layer, str(e))
+        _fail(e.path or old, e.layer, str(e))
         return
     _print_table(report)
     if not report.ok:
@@ -157,7 +158,7 @@ def inspect_cmd(file, layout, backend, to, config_path) -> None:
     try:
         k1, plan, open_question = inspect_file(file, _settings(layout, backend, to, config_path))
     except BadInput as e:
-        _fail(file, e.layer, str(e))
+        _fail(e.path or file, e.layer, str(e))
         return
     click.echo(f"file: {file}")
     click.echo(f"kind: {'full model (model.save)' if k1.model_config else 'weights only (save_weights)'}; "

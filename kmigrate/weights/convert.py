@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from kmigrate import atomic
 from kmigrate.diagnostics import Diagnostic, Severity
 from kmigrate.weights.h5io import (BadInput, K1File, K1Weight, Keras3Writer, iter_output_layers, open_input,
                                    read_array, read_keras1)
@@ -68,12 +69,14 @@ def check_output_path(path: str) -> None:
     low = path.lower()
     if low.endswith(".weights.h5"):
         raise BadInput("output name ends with .weights.h5, which Keras 3 reads as its own new format: "
-                       "use a plain .h5 name")
+                       "use a plain .h5 name", path=path)
     if not (low.endswith(".h5") or low.endswith(".hdf5")):
-        raise BadInput("output name must end with .h5 or .hdf5 (Keras 3 picks its loader by suffix)")
+        raise BadInput("output name must end with .h5 or .hdf5 (Keras 3 picks its loader by suffix)", path=path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise BadInput(f"output folder {folder} does not exist")
+        raise BadInput(f"output folder {folder} does not exist", path=path)
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"output folder {folder} is not writable", path=path)
 
 
 def _rows(plan: Plan) -> list[LayerRow]:
@@ -102,41 +105,39 @@ def inspect_file(path: str, settings: Settings | None = None) -> tuple[K1File, P
 
 
 def convert_file(src: str, dst: str, settings: Settings, verify: bool = True,
-                 progress: Callable[[int], None] | None = None) -> ConversionReport:
+                 progress: Callable[[int], None] | None = None, force: bool = False) -> ConversionReport:
     """Convert `src` (never modified) to `dst`. The output appears only if every step succeeds; a failed
-    verification returns a report with ok=False and leaves no file. Bad input raises BadInput."""
+    verification returns a report with ok=False and leaves no file. An existing `dst` is replaced only
+    with `force`. Bad input raises BadInput."""
     check_output_path(dst)
-    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
-        raise BadInput("output is the input file; the input is never modified")
+    if os.path.exists(dst):
+        if os.path.exists(src) and os.path.samefile(src, dst):
+            raise BadInput("output is the input file; the input is never modified")
+        if not force:
+            raise BadInput("output already exists: pass --force to replace it", path=dst)
+    target = Path(os.path.abspath(dst))
+    atomic.clean_stale(target.parent)  # what killed conversions left behind
     with open_input(src) as h5:
         k1 = read_keras1(h5)
         plan = make_plan(k1, settings)
         rows = _rows(plan)
         report = ConversionReport(src, dst, plan, rows, list(plan.notes))
-        fd, tmp = tempfile.mkstemp(prefix=".kmigrate-", suffix=".h5", dir=os.path.dirname(os.path.abspath(dst)))
-        os.close(fd)
-        try:
-            _write(h5, plan, rows, tmp, settings, progress)
+        with atomic.replacing(target) as tmp:
+            _write(h5, plan, rows, str(tmp), settings, progress, dst)
             if verify:
-                with open_input(tmp) as out:
+                with open_input(str(tmp)) as out:
                     _verify_into(h5, plan, out, report)
             if not report.ok:
-                os.unlink(tmp)
                 report.output = None
-                return report
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's private 0600
-            os.replace(tmp, dst)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+                raise atomic.Discard()
     return report
 
 
-def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, progress) -> None:
-    writer = Keras3Writer(tmp)
+def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, progress, dst: str) -> None:
+    try:
+        writer = Keras3Writer(tmp)
+    except OSError as e:
+        raise BadInput(f"cannot write the output: {str(e).splitlines()[0][:160]}", path=dst) from None
     try:
         for p, row in zip(plan.layers, rows):
             if p.family is None:
@@ -166,7 +167,8 @@ def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
     weighted = plan.weighted
     written = list(iter_output_layers(h5_new))
     if len(written) != len(weighted):
-        raise BadInput(f"the converted file has {len(written)} layers with weights, the original {len(weighted)}")
+        raise BadInput(f"the converted file has {len(written)} layers with weights, the original {len(weighted)}",
+                       path=report.output)
     for i, (p, (new_name, new_ds)) in enumerate(zip(weighted, written)):
         row = rows[p.old_name]
         names = [n.split(":")[0] for n, _ in new_ds]
@@ -220,7 +222,7 @@ def verify_files(old: str, new: str, settings: Settings) -> ConversionReport:
             settings = Settings(settings.layout or recorded.get("layout"), settings.backend or recorded.get("backend"),
                                 settings.to or recorded.get("to"), settings.model_config)
         if "layer_names" not in h5n.attrs:
-            raise BadInput("not a converted weights file (no layer_names)")
+            raise BadInput("not a converted weights file (no layer_names)", path=new)
     with open_input(old) as h5o:
         k1 = read_keras1(h5o)
         plan = make_plan(k1, settings)

@@ -19,11 +19,13 @@ OUTPUT_BACKEND = b"tensorflow"
 
 
 class BadInput(Exception):
-    """The input cannot be converted; `layer` names the layer when one is to blame."""
+    """The input cannot be converted; `layer` names the layer when one is to blame, `path` the file when
+    it is not the one being converted (the output, or the converted file given to verify)."""
 
-    def __init__(self, message: str, layer: str | None = None):
+    def __init__(self, message: str, layer: str | None = None, path: str | None = None):
         super().__init__(message)
         self.layer = layer
+        self.path = path
 
 
 @dataclass
@@ -97,22 +99,22 @@ def _check_links(h5, group) -> None:
 
 
 def open_input(path: str):
-    """Open read-only, turning every h5py failure into BadInput."""
+    """Open read-only, turning every h5py failure into BadInput (naming `path`)."""
     import h5py
 
     if not os.path.isfile(path):
-        raise BadInput("no such file")
+        raise BadInput("no such file", path=path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
     except OSError as e:
-        raise BadInput(f"cannot be read: {e.strerror}") from None
+        raise BadInput(f"cannot be read: {e.strerror}", path=path) from None
     if head != b"\x89HDF\r\n\x1a\n" and not h5py.is_hdf5(path):
-        raise BadInput("not an HDF5 file")
+        raise BadInput("not an HDF5 file", path=path)
     try:
         return h5py.File(path, "r")
     except OSError as e:
-        raise BadInput(f"cannot be opened as HDF5 (truncated or damaged): {_short(e)}") from None
+        raise BadInput(f"cannot be opened as HDF5 (truncated or damaged): {_short(e)}", path=path) from None
 
 
 def _short(e: Exception) -> str:

@@ -351,3 +351,59 @@ def test_theano_same_pooling_is_flagged_per_layer(tmp_path):
     result = CliRunner().invoke(weights, ["convert", "--backend", "theano", str(src), str(tmp_path / "o.h5")])
     assert result.exit_code == 0, result.output
     assert "maxpooling2d_1: config not converted: Theano-trained border_mode='same' pooling" in result.output
+
+
+# ------------------------------------------------------------------ the files named, the output protected
+
+@pytest.mark.parametrize("make", ["missing", "not hdf5"])
+def test_verify_names_the_converted_file_when_it_is_the_bad_one(th_theano, tmp_path, make):
+    new = tmp_path / "new.h5"
+    if make == "not hdf5":
+        new.write_text("not a weights file")
+    code, _, err = run("verify", th_theano, new, "--backend", "theano")
+    assert code == 2 and err.startswith(f"kmigrate: error: {new}: ")
+    assert str(th_theano) not in err
+
+
+def test_unwritable_output_folder_is_one_line_naming_the_output(th_theano, tmp_path, monkeypatch):
+    import kmigrate.weights.convert as convert
+
+    def refuse(path):  # what h5py raises where the folder cannot be written (the tests may run as root)
+        raise OSError(13, f"Unable to synchronously create file (unable to open file: name = '{path}', "
+                          "errno = 13, error message = 'Permission denied')")
+    monkeypatch.setattr(convert, "Keras3Writer", refuse)
+    dst = tmp_path / "new.h5"
+    code, _, err = run("convert", th_theano, dst, "--backend", "theano")
+    assert code == 2 and err.startswith(f"kmigrate: error: {dst}: cannot write the output") and err.count("\n") == 1
+    assert leftovers(tmp_path, {"old.h5"}) == []
+
+
+def test_existing_output_is_refused_unless_forced(th_theano, tmp_path):
+    dst = tmp_path / "new.h5"
+    dst.write_bytes(b"precious")
+    code, _, err = run("convert", th_theano, dst, "--backend", "theano")
+    assert code == 2 and err == f"kmigrate: error: {dst}: output already exists: pass --force to replace it\n"
+    assert dst.read_bytes() == b"precious"
+    code, out, err = run("convert", th_theano, dst, "--backend", "theano", "--force")
+    assert code == 0, err
+    with h5py.File(dst, "r") as f:
+        assert "conv2d" in f
+
+
+def test_a_conversion_prints_nothing_of_tensorflow(th_theano, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "kmigrate", "weights", "convert", str(th_theano),
+                          str(tmp_path / "new.h5"), "--backend", "theano"], capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("TF_")})
+    assert out.returncode == 0 and "every layer verified" in out.stdout
+    assert out.stderr == ""
+
+
+def test_a_model_config_that_lost_a_weighted_layer_fails_and_writes_nothing(tmp_path):
+    case = conv2d_case("tf", "tensorflow")
+    config = json.loads(json.dumps(case.config))
+    del config["config"][2]  # the Dense entry; its weights are still in the file
+    src, dst = tmp_path / "old.h5", tmp_path / "new.h5"
+    write_keras1(src, case.layers, model_config=config)
+    code, _, err = run("convert", src, dst, "--backend", "tensorflow")
+    assert code == 2 and "the file has layers the model config lacks: dense_1" in err
+    assert not dst.exists()

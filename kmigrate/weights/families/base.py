@@ -200,12 +200,31 @@ def tup(v: Any, n: int) -> tuple[int, ...]:
 
 
 def tensorflow():
-    """TensorFlow, imported on first use only (the rest of kmigrate never needs it)."""
+    """TensorFlow (with Keras 3), imported on first use only (the rest of kmigrate never needs it).
+
+    Its start-up talks on the process's stderr from C++ (absl's pre-init warning, oneDNN and CUDA
+    notices, a cuInit error on machines without a GPU), which no Python setting silences; the first
+    import and device set-up run with file descriptor 2 pointed at /dev/null, so a conversion's stderr
+    carries only kmigrate's own lines."""
+    import sys
+
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"]
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import keras  # noqa: F401 - loaded here so its own start-up is silenced too
+            import tensorflow as tf
 
+            tf.config.list_physical_devices()  # the CUDA probe happens here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     return tf
 
 

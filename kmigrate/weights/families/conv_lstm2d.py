@@ -121,8 +121,9 @@ class ConvLSTM2D(Recurrent):
         go_backwards = bool(k1.get("go_backwards", False))
         want = reference(old, x, p.layout, p.backend or "tensorflow", k1.get("activation", "tanh"), p.facts["inner"],
                          k1.get("border_mode", "valid"), k1.get("subsample", (1, 1)), go_backwards, p.old_name)
-        # Keras 3's channels_first ConvLSTM2D does not run on TensorFlow's CPU kernels (NHWC only); the
-        # kernels do not depend on data_format, so the proof runs the frames channels-last
+        # TensorFlow's CPU Conv2D takes channels-first float64 input only through NHWC (measured: Keras 3's
+        # channels_first ConvLSTM2D raises in float64, runs in float32); the kernels do not depend on
+        # data_format, so the float64 proof runs the frames channels-last
         first = p.layout == "th"
         cfg = self.keras3_config(p)
         cfg["data_format"] = "channels_last"

@@ -57,7 +57,10 @@ class PReLU(Family):
 
     def check(self, p, old, new, rng):
         a = old["alphas"]
-        x = rng.standard_normal((2,) + a.shape) * 2  # shared axes broadcast: size 1 there is enough
+        shape = a.shape  # shared axes (size 1 in alphas) take the model's size when it is known
+        if p.input_shape and len(p.input_shape) == a.ndim and None not in p.input_shape:
+            shape = tuple(p.input_shape)
+        x = rng.standard_normal((2,) + shape) * 2
         want = reference(a, x)
         xt = x
         if "move" in p.facts:
