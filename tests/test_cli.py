@@ -137,7 +137,7 @@ def test_keeps_encoding_bom_newlines_and_mode(tmp_path, run_cli):
     g.write_bytes(b"\xef\xbb\xbf" + KERAS1.encode())
     assert run_cli("rewrite", str(g))[0] == 1
     assert g.read_bytes() == b"\xef\xbb\xbf" + KERAS2.encode()
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".kmigrate")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".kmigrate-tmp")] == []
 
 
 def test_keras_json_in_a_tree(tmp_path, run_cli):
