@@ -121,6 +121,13 @@ def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> No
         layer, message = report.failure
         _fail(src, layer, message + "; nothing written")
     click.echo(f"wrote {dst}" + (" (every layer verified)" if report.verified else " (not verified)"))
+    layers = [q for p in report.plan.weighted for q in [p, *p.facts.get("wrapped", [])]]
+    flipped = sorted({q.backend for q in layers if q.family.flips and q.backend})
+    if flipped:
+        who = {"theano": "Theano", "tensorflow": "TensorFlow"}[flipped[0]]
+        click.echo(f"note: verified on the assumption that {who} trained the model "
+                   "(--backend; a Keras 1 file does not record it); a prediction on a known input is the "
+                   "end-to-end check")
     if report.name_map:
         click.echo("layer names: " + ", ".join(f"{a} -> {b}" for a, b in report.name_map.items()))
 

@@ -6,7 +6,7 @@ call with keyword arguments only), so the same rules apply unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kmigrate.diagnostics import Severity
@@ -22,6 +22,10 @@ class ConvertedConfig:
     target_class: str
     config: dict[str, Any]
     notes: list[tuple[Severity, str]]
+    # layers of an exact construction around it (Theano padding), when context["form"] gives them a
+    # place: (Keras 3 class, {parameter: Value})
+    before: list = field(default_factory=list)
+    after: list = field(default_factory=list)
 
 
 def _tupled(v: Any) -> Any:
@@ -61,4 +65,4 @@ def convert_layer_config(
             out[a.name] = tuple(p.lit for p in v.parts)
         else:
             out[a.name] = v.lit
-    return ConvertedConfig(class_name, rule.id, result.target, out, result.notes)
+    return ConvertedConfig(class_name, rule.id, result.target, out, result.notes, result.before, result.after)

@@ -407,3 +407,9 @@ def test_a_model_config_that_lost_a_weighted_layer_fails_and_writes_nothing(tmp_
     code, _, err = run("convert", src, dst, "--backend", "tensorflow")
     assert code == 2 and "the file has layers the model config lacks: dense_1" in err
     assert not dst.exists()
+
+
+def test_success_says_which_training_backend_was_assumed(th_theano, tmp_path):
+    code, out, _ = run("convert", th_theano, tmp_path / "new.h5", "--backend", "tensorflow")
+    assert code == 0
+    assert "verified on the assumption that TensorFlow trained the model" in out

@@ -254,6 +254,8 @@ def test_weights_only_file_assumes_keras1_default_gates_and_says_so(name, tmp_pa
     assert report.ok, report.failure
     notes = " ".join(n for r in report.rows for n in r.notes)
     assert "assumed Keras 1's default inner_activation='hard_sigmoid'" in notes
+    said = [d for d in report.diagnostics if "assumed Keras 1's default" in d.message]
+    assert said and said[0].rule == report.plan.weighted[0].family.name and said[0].path.endswith("_weights.h5")
     model = _k3(name)
     model.load_weights(str(dst))
     want = np.load(HERE / f"{name}_pred.npy")
@@ -306,3 +308,19 @@ def test_without_the_gate_scale_the_proof_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(recurrent, "GATE_SCALE", 1.0)
     report = convert_file(str(HERE / "lstm_cpu_weights.h5"), str(tmp_path / "new.h5"), Settings(backend="theano"))
     assert not report.ok and report.failure[0] == "lstm_1"
+
+
+def test_prelu_alphas_of_a_th_feature_map_move_with_to_channels_last(tmp_path):
+    import keras
+
+    dst = tmp_path / "new.h5"
+    report = convert_file(str(HERE / "prelu_th_model.h5"), str(dst), Settings(backend="theano", to="channels_last"))
+    assert report.ok and "channel axis th->tf" in report.rows[-1].transform
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = keras.Sequential([keras.Input((5, 5, 2)), keras.layers.Conv2D(3, (3, 3)), keras.layers.PReLU()])
+    model.load_weights(str(dst))
+    x = np.moveaxis(np.load(HERE / "prelu_th_input.npy"), 1, -1)
+    want = np.moveaxis(np.load(HERE / "prelu_th_pred.npy"), 1, -1)
+    got = model.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))

@@ -87,3 +87,13 @@ def test_batchnorm_reference_treats_running_std_as_variance():
     x = np.full((1, 2), 3.0)
     y = batchnorm.reference(x, np.ones(2), np.zeros(2), np.ones(2), np.array([4.0, 4.0]), epsilon=0.0)
     assert np.allclose(y, 1.0)  # (3 - 1) / sqrt(4)
+
+
+def test_every_rule_names_a_registered_family_and_every_family_is_named():
+    from kmigrate.spec.loader import default_ruleset
+    from kmigrate.weights import families
+
+    named = {r.weights for r in default_ruleset().rules if r.weights}
+    assert named == set(families.REGISTRY)
+    for name, family in families.REGISTRY.items():
+        assert family.name == name, name

@@ -72,6 +72,10 @@ class ConvLSTM2D(Recurrent):
         spatial = shape[2:] if p.layout == "th" else shape[:-2]
         decide_flip(p, ctx, spatial)
         border = (p.keras1_config or {}).get("border_mode", cfg.get("padding", "valid"))
+        if p.keras1_config is not None and "subsample" not in p.keras1_config:
+            p.notes.append("Keras 1.2.2 does not save ConvLSTM2D's subsample in its config: the proof runs "
+                           "strides 1 (the arrays do not depend on them); the migrated code keeps the strides "
+                           "the Keras 1 code gave")
         if p.flip and any(k % 2 == 0 for k in spatial):
             p.notes.append(f"warning: Theano's 'same' convolution of the recurrent state with an even kernel "
                            f"{tuple(spatial)} is aligned one step earlier than Keras 3's; no Keras 3 ConvLSTM2D "

@@ -70,7 +70,7 @@ def _inner_plan(p: LayerPlan, ctx: Context, k1class: str, k1config: dict | None,
 
 
 class Wrapper(Family):
-    """Shared by both wrappers: the stored arrays are split among inner plans (p.facts['inner'])."""
+    """Shared by both wrappers: the stored arrays are split among inner plans (p.facts["wrapped"])."""
 
     prefixes: tuple[str, ...] = ()
 
@@ -78,22 +78,22 @@ class Wrapper(Family):
         return tuple(w.name for w in p.weights)  # the inner families name the roles
 
     def transform(self, p: LayerPlan) -> str:
-        subs = p.facts.get("inner", [])
+        subs = p.facts.get("wrapped", [])
         return "; ".join(f"{s.family.name}: {s.family.transform(s)}" for s in subs)
 
     def new_names(self, p: LayerPlan) -> tuple[str, ...]:
-        return tuple(f"{pre}{n}" for pre, s in zip(self.prefixes, p.facts["inner"]) for n in s.new_weight_names)
+        return tuple(f"{pre}{n}" for pre, s in zip(self.prefixes, p.facts["wrapped"]) for n in s.new_weight_names)
 
     def write(self, p, read, progress=None):
         out = []
-        for pre, sub in zip(self.prefixes, p.facts["inner"]):
+        for pre, sub in zip(self.prefixes, p.facts["wrapped"]):
             out.extend((pre + n, a) for n, a in sub.family.write(sub, read, progress))
         return out
 
     def split(self, p: LayerPlan, old: dict[str, np.ndarray], new: dict[str, np.ndarray]):
         """Each inner plan with its Keras 1 arrays (by its roles) and Keras 3 arrays (by its names)."""
         names = [w.name for w in p.weights]
-        for pre, sub in zip(self.prefixes, p.facts["inner"]):
+        for pre, sub in zip(self.prefixes, p.facts["wrapped"]):
             mine = {role: old[w.name] for w, role in zip(sub.weights, sub.roles) if w.name in names}
             theirs = {n.split(":")[0]: new[pre + n.split(":")[0]] for n in sub.new_weight_names}
             yield sub, mine, theirs
@@ -109,7 +109,7 @@ class TimeDistributed(Wrapper):
             raise BadInput("the wrapped layer's class is unknown: pass --config with the Keras 1 model JSON",
                            p.old_name)
         inner_shape = tuple(p.input_shape[1:]) if p.input_shape else None
-        p.facts["inner"] = [_inner_plan(p, ctx, k1class, k1config, p.weights, inner_shape, k1class)]
+        p.facts["wrapped"] = [_inner_plan(p, ctx, k1class, k1config, p.weights, inner_shape, k1class)]
 
     def check(self, p, old, new, rng):
         # TimeDistributed applies the inner layer to every time step independently with the same arrays:
@@ -136,7 +136,7 @@ class Bidirectional(Wrapper):
                            f"layer's (backward_...); got {names}", p.old_name)
         inner_shape = tuple(p.input_shape) if p.input_shape else None
         bw_config = dict(k1config, go_backwards=not k1config.get("go_backwards", False)) if k1config else None
-        p.facts["inner"] = [_inner_plan(p, ctx, k1class, k1config, forward, inner_shape, "forward"),
+        p.facts["wrapped"] = [_inner_plan(p, ctx, k1class, k1config, forward, inner_shape, "forward"),
                             _inner_plan(p, ctx, k1class, bw_config, backward, inner_shape, "backward")]
         p.facts["merge_mode"] = (p.keras1_config or {}).get("merge_mode", "concat")
 
