@@ -61,7 +61,12 @@ def _fmt_err(v) -> str:
 
 
 def _shapes(ss) -> str:
-    return " ".join("x".join(map(str, s)) or "()" for s in ss) or "-"
+    """Shapes as `3x3x2x4 4`; a repeated group (Keras 1's per-gate triples) once, with its count."""
+    text = ["x".join(map(str, s)) or "()" for s in ss]
+    for k in range(1, len(text) // 2 + 1):
+        if len(text) % k == 0 and text == text[:k] * (len(text) // k):
+            return f"({' '.join(text[:k])}) x{len(text) // k}" if k > 1 else f"{text[0]} x{len(text)}"
+    return " ".join(text) or "-"
 
 
 def _print_table(report) -> None:

@@ -32,10 +32,10 @@ ACTIVATIONS = {
     "softplus": lambda x: np.log1p(np.exp(x)),
 }
 
-# Keras 3 constructor arguments the proof never passes on: identity, shapes, training-only settings
-_NOT_FOR_THE_PROOF = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
-                      "weights", "stateful", "return_sequences", "return_state", "seed", "dropout",
-                      "recurrent_dropout", "unroll", "use_cudnn", "implementation"}
+# The Keras 3 constructor arguments that decide what the layer computes at inference; the proof builds
+# the layer from these only (initializers, regularizers, dropout, names and shapes change nothing there)
+FORWARD_ARGS = {"units", "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+                "activation", "recurrent_activation", "use_bias", "go_backwards", "reset_after"}
 
 
 def activation(name: str, what: str, layer: str):
@@ -143,7 +143,7 @@ class Recurrent(Family):
             if self.inner_gates:
                 cfg["recurrent_activation"] = p.facts["inner"]
             cfg.update(self.keras3_defaults())
-        return {k: v for k, v in cfg.items() if k not in _NOT_FOR_THE_PROOF}
+        return {k: v for k, v in cfg.items() if k in FORWARD_ARGS}
 
     def keras3_defaults(self) -> dict[str, Any]:
         return {}

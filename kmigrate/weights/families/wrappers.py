@@ -79,7 +79,9 @@ class Wrapper(Family):
 
     def transform(self, p: LayerPlan) -> str:
         subs = p.facts.get("wrapped", [])
-        return "; ".join(f"{s.family.name}: {s.family.transform(s)}" for s in subs)
+        parts = [f"{s.family.name}: {s.family.transform(s)}" for s in subs]
+        return parts[0] + (" (forward and backward)" if len(parts) > 1 else "") if len(set(parts)) == 1 \
+            else "; ".join(parts)
 
     def new_names(self, p: LayerPlan) -> tuple[str, ...]:
         return tuple(f"{pre}{n}" for pre, s in zip(self.prefixes, p.facts["wrapped"]) for n in s.new_weight_names)
