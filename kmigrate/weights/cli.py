@@ -196,7 +196,8 @@ def inspect_cmd(file, layout, backend, to, config_path) -> None:
         for w in p.weights:
             click.echo(f"  weight {w.name} {w.shape} {w.dtype}")
         if p.family:
-            backend = p.backend or ("unknown" if p.family.flips else "not needed")
+            flips = p.family.flips or any(q.family.flips for q in p.facts.get("wrapped", []))
+            backend = p.backend or ("unknown" if flips else "not needed")
             click.echo(f"  family: {p.family.name}; layout: {p.layout or '-'} ({p.layout_source or 'n/a'}); "
                        f"backend: {backend}; transform: {p.transform}")
         for n in p.notes + ([p.refused] if p.refused else []):

@@ -77,6 +77,12 @@ class Wrapper(Family):
     def roles(self, p: LayerPlan, ctx: Context) -> tuple[str, ...]:
         return tuple(w.name for w in p.weights)  # the inner families name the roles
 
+    def adopt(self, p: LayerPlan) -> None:
+        """The wrapper reports what its inner layer decided (layout, training backend, flip)."""
+        first = p.facts["wrapped"][0]
+        p.layout, p.layout_source, p.backend = first.layout, first.layout_source, first.backend
+        p.flip = any(s.flip for s in p.facts["wrapped"])
+
     def transform(self, p: LayerPlan) -> str:
         subs = p.facts.get("wrapped", [])
         parts = [f"{s.family.name}: {s.family.transform(s)}" for s in subs]
@@ -112,6 +118,7 @@ class TimeDistributed(Wrapper):
                            p.old_name)
         inner_shape = tuple(p.input_shape[1:]) if p.input_shape else None
         p.facts["wrapped"] = [_inner_plan(p, ctx, k1class, k1config, p.weights, inner_shape, k1class)]
+        self.adopt(p)
 
     def check(self, p, old, new, rng):
         # TimeDistributed applies the inner layer to every time step independently with the same arrays:
@@ -141,6 +148,7 @@ class Bidirectional(Wrapper):
         p.facts["wrapped"] = [_inner_plan(p, ctx, k1class, k1config, forward, inner_shape, "forward"),
                             _inner_plan(p, ctx, k1class, bw_config, backward, inner_shape, "backward")]
         p.facts["merge_mode"] = (p.keras1_config or {}).get("merge_mode", "concat")
+        self.adopt(p)
 
     def check(self, p, old, new, rng):
         """Keras 1.2.2 Bidirectional.call: the backward layer runs with go_backwards, its sequence is
