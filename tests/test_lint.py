@@ -78,3 +78,16 @@ def test_nested_brackets_follow_their_line(tmp_path, run_cli):
     assert run_cli("rewrite", str(f))[0] == 1
     assert _pycodestyle(tmp_path) == ""
     assert f.read_text().splitlines()[3] == "                 activation='relu'))"
+
+
+def test_realignment_never_moves_text_inside_strings(tmp_path, run_cli):
+    f = tmp_path / "m.py"
+    f.write_text('from keras.layers import Convolution2D\n'
+                 'a = Convolution2D(8, 3, 3, name="""first\n'
+                 '                            second""",\n'
+                 '                  border_mode=f"""{"sa"\n'
+                 '                  }me""")\n')
+    assert run_cli("rewrite", str(f))[0] == 1
+    new = f.read_text()
+    assert '"""first\n                            second"""' in new and 'f"""{"sa"\n                  }me"""' in new
+    assert new.startswith("from keras.layers import Conv2D\na = Conv2D(8, (3, 3), name=")

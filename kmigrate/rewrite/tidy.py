@@ -19,7 +19,10 @@ def tidy(old: str, new: str) -> str:
     realigned; `new` unchanged when anything here cannot be sure."""
     try:
         new = drop_duplicate_imports(old, new)
-        new = realign(old, new)
+        aligned = realign(old, new)
+        # whitespace inside brackets means nothing to Python: if the tree differs, a string moved
+        if aligned != new and ast.dump(ast.parse(aligned)) == ast.dump(ast.parse(new)):
+            new = aligned
     except (SyntaxError, ValueError, RecursionError, MemoryError, tokenize.TokenError, IndentationError):
         pass
     return new
@@ -106,9 +109,20 @@ def _continuations(text: str) -> dict[int, tuple[int, int, int]]:
     out: dict[int, tuple[int, int, int]] = {}
     stack: list[list] = []  # [line, visual column or None, awaiting first token]
     last_line = 0
+    in_fstring = 0  # Python 3.12+ tokenizes f-strings: their inner lines start tokens too
+    fstring_start, fstring_end = getattr(tokenize, "FSTRING_START", -1), getattr(tokenize, "FSTRING_END", -1)
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         if tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
                         tokenize.ENDMARKER):
+            continue
+        if tok.type == fstring_start:
+            in_fstring += 1
+        elif tok.type == fstring_end:
+            in_fstring -= 1
+            last_line = tok.end[0]
+            continue
+        if in_fstring and tok.type != fstring_start:
+            last_line = tok.end[0]
             continue
         line, col = tok.start
         if stack and stack[-1][2]:
