@@ -14,21 +14,6 @@ from kmigrate.diagnostics import FileResult, Severity, Status
 EXIT_ERROR = 2
 
 
-def _split_ids(values) -> frozenset[str]:
-    return frozenset(i.strip() for v in values for i in v.split(",") if i.strip())
-
-
-def _check_ids(ids: frozenset[str], where: str) -> frozenset[str]:
-    from kmigrate.spec.loader import default_ruleset
-
-    known = set(default_ruleset().by_id)
-    unknown = sorted(ids - known)
-    if unknown:
-        raise click.BadParameter(f"unknown rule id {', '.join(unknown)}; valid ids: {', '.join(sorted(known))}",
-                                 param_hint=where)
-    return ids
-
-
 def _diff(r: FileResult) -> str:
     return "".join(difflib.unified_diff(
         r.old_text.splitlines(keepends=True), r.new_text.splitlines(keepends=True),
@@ -67,8 +52,7 @@ def _diff(r: FileResult) -> str:
 def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed, default_dim_ordering,
             backend, py2, exclude, force_exclude, stdin_filename, report_path, quiet, verbose) -> None:
     """Rewrite Keras 1 code in PATHS (files, folders, notebooks, or - for stdin -> stdout) to the Keras 2 API."""
-    from kmigrate.rewrite.runner import Settings
-    from kmigrate.spec.model import Options
+    from kmigrate.rewrite.runner import UnknownRules, resolve
 
     use_stdin = "-" in paths or (not paths and stdin_filename is not None)
     if "-" in paths and paths != ("-",):
@@ -85,18 +69,15 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
     except config_mod.ConfigError as exc:
         click.echo(f"kmigrate: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    only_ids = _check_ids(_split_ids(only), "--only") if only else \
-        _check_ids(frozenset(cfg.get("only", ())), f"{cfg.path} only") or None
-    skip_ids = _check_ids(_split_ids(skip), "--skip") if skip else \
-        _check_ids(frozenset(cfg.get("skip", ())), f"{cfg.path} skip")
-    options = Options(default_dim_ordering=default_dim_ordering or cfg.get("default-dim-ordering"),
-                      backend=backend or cfg.get("backend"), only=only_ids or None, skip=skip_ids)
-    settings = Settings(
-        options=options, write=not (show_diff or check), jobs=jobs or cfg.get("jobs", 1),
-        py2=py2 if py2 is not None else cfg.get("py2", False),
-        exit_zero_even_if_changed=exit_zero_even_if_changed,
-        force_exclude=force_exclude if force_exclude is not None else cfg.get("force-exclude", False),
-        exclude=(Path.cwd(), tuple(exclude)) if exclude else (cfg.root, tuple(cfg.get("exclude", ()))))
+    try:
+        settings = resolve(cfg, only=only, skip=skip, default_dim_ordering=default_dim_ordering,
+                           backend=backend, jobs=jobs, py2=py2, exclude=exclude, force_exclude=force_exclude,
+                           write=not (show_diff or check), exit_zero_even_if_changed=exit_zero_even_if_changed)
+    except UnknownRules as exc:
+        if exc.source.startswith("--"):
+            raise click.BadParameter(str(exc), param_hint=exc.source) from None
+        click.echo(f"kmigrate: error: {exc.source}: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
     printer = _Printer(show_diff, check, quiet, verbose)
     try:
         if use_stdin:

@@ -47,6 +47,41 @@ class Settings:
     respect_gitignore: bool = True
 
 
+class UnknownRules(ValueError):
+    """Rule ids that no rule has; `source` says where they came from (an option, or the config file)."""
+
+    def __init__(self, source: str, unknown: list[str], known: list[str]):
+        super().__init__(f"unknown rule id {', '.join(unknown)}; valid ids: {', '.join(known)}")
+        self.source = source
+
+
+def _rule_ids(values, source: str) -> frozenset[str]:
+    ids = frozenset(i.strip() for v in values for i in v.split(",") if i.strip())
+    known = default_ruleset().by_id
+    unknown = sorted(ids - set(known))
+    if unknown:
+        raise UnknownRules(source, unknown, sorted(known))
+    return ids
+
+
+def resolve(config, *, only=(), skip=(), default_dim_ordering=None, backend=None, jobs=None, py2=None,
+            exclude=(), force_exclude=None, write=True, exit_zero_even_if_changed=False) -> Settings:
+    """The run's settings from the command line's values (None / empty: not given) over the
+    [tool.kmigrate] table of `config`; raises UnknownRules."""
+    where = f"{config.path} [tool.kmigrate]"
+    only_ids = _rule_ids(only, "--only") if only else _rule_ids(config.get("only", ()), f"{where} only")
+    skip_ids = _rule_ids(skip, "--skip") if skip else _rule_ids(config.get("skip", ()), f"{where} skip")
+    options = Options(default_dim_ordering=default_dim_ordering or config.get("default-dim-ordering"),
+                      backend=backend or config.get("backend"), only=only_ids or None, skip=skip_ids)
+    return Settings(
+        options=options, write=write, jobs=jobs or config.get("jobs", 1),
+        py2=py2 if py2 is not None else config.get("py2", False),
+        exit_zero_even_if_changed=exit_zero_even_if_changed,
+        force_exclude=force_exclude if force_exclude is not None else config.get("force-exclude", False),
+        # patterns given on the command line are relative to where it runs; the file's, to the file
+        exclude=(Path.cwd(), tuple(exclude)) if exclude else (config.root, tuple(config.get("exclude", ()))))
+
+
 @dataclass
 class Run:
     """Every file's result, in the order they finished, and whether Ctrl-C cut the run short."""
