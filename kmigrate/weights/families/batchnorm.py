@@ -50,6 +50,11 @@ class BatchNorm(Family):
     def transform(self, p: LayerPlan) -> str:
         return "running_std copied as moving_variance"
 
+    def convert(self, p, arrays):
+        # old: gamma, beta, running_mean, running_std (features,)   new: gamma, beta, moving_mean,
+        # moving_variance (features,), the same values: running_std already held the variance
+        return [(new, arrays[old]) for old, new in zip(self.stored, self.new)]
+
     def check(self, p, old, new, rng):
         k1, k2 = p.keras1_config or {}, p.keras2_config or {}
         known = p.input_shape if p.input_shape and None not in p.input_shape else None
