@@ -27,9 +27,11 @@ def list_rules() -> None:
 
 from kmigrate.cli.rewrite import rewrite  # noqa: E402 - commands attach after the group exists
 from kmigrate.weights.cli import weights  # noqa: E402
+from kmigrate.cli.model import model  # noqa: E402
 
 cli.add_command(rewrite)
 cli.add_command(weights)
+cli.add_command(model)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,8 +145,8 @@ def run(work: Work) -> Result:
     rule = work.rule
     for param, why in rule.refuse.items():
         value = work.get(param)
-        if value is not None and value.known and value.lit is None:
-            work.pop(param)  # the default, spelled out: nothing to carry over
+        if value is not None and value.known and (value.lit is None or value.lit == {}):
+            work.pop(param)  # the default, spelled out (Keras 1 saved `"arguments": {}`): nothing to carry over
         elif value is not None:
             raise Refuse(f"`{param}=` {why}")
     for name in rule.special:

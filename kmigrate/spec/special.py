@@ -97,9 +97,9 @@ def input_dim_length(work: Work) -> None:
         # A saved Keras 1 config carries both: batch_input_shape and the input_dim/input_length it came
         # from. When they agree, input_dim/input_length say nothing more.
         shape = work.get("input_shape")
-        if (shape.known and dim.known and (length is None or length.known)
-                and tuple(shape.lit) == ((length.lit if length else None), dim.lit)[-len(tuple(shape.lit)):]
-                and len(tuple(shape.lit)) == 2):
+        written = tuple(shape.lit) if shape.known and isinstance(shape.lit, (tuple, list)) else ()
+        if (len(written) == 2 and dim.known and written[1] == dim.lit
+                and (length is None or (length.known and length.lit in (None, written[0])))):
             work.pop("input_dim")
             work.pop("input_length")
             return
@@ -436,7 +436,7 @@ def merge_mode(work: Work) -> None:
 def regularizer_defaults(work: Work) -> None:
     """Keras 1's l1l2()/activity_l1l2() defaulted both factors to 0.01 and WeightRegularizer to 0;
     Keras 3's L1L2 defaults to 0: write the Keras 1 value out."""
-    default = 0.0 if work.spelling in ("WeightRegularizer", "ActivityRegularizer") else 0.01
+    default = 0.0 if work.spelling in ("WeightRegularizer", "ActivityRegularizer", "L1L2Regularizer") else 0.01
     for name in ("l1", "l2"):
         if not work.has(name):
             work.set(name, Value.of(default))
@@ -487,7 +487,9 @@ def embedding_input_length(work: Work) -> None:
     length = work.get("input_length")
     if length is None:
         return
-    if work.has("batch_input_shape") or (length.known and length.lit is None):
+    shape = work.get("input_shape")  # a saved config carries both (batch_input_shape became input_shape)
+    if work.has("batch_input_shape") or (length.known and length.lit is None) or (
+            shape is not None and shape.known and length.known and tuple(shape.lit) == (length.lit,)):
         work.pop("input_length")
         return
     if work.pop("input_shape") is not None:

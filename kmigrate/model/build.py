@@ -1,0 +1,110 @@
+"""Make the Keras 3 model of a Graph (Keras is imported here, lazily), and write it as Python source."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's start-up log silenced
+from kmigrate.model.graph import Graph, Node, Obj
+
+
+def build(graph: Graph):
+    """A functional Keras 3 model of built-in layers only, so that it reloads in safe mode."""
+    keras = quiet_keras()
+
+    tensors: dict[str, Any] = {}
+    for node in graph.nodes:
+        if node.cls == "Input":
+            tensors[node.name] = keras.Input(name=node.name, **node.kwargs)
+            continue
+        if node.cls == "_statistics":
+            x = tensors[node.inputs[0]]
+            if "keep_axis" in node.kwargs:  # the reduction axes, now that the rank is known
+                keep = node.kwargs.pop("keep_axis") % len(x.shape)
+                node.kwargs = {"axes": tuple(i for i in range(len(x.shape)) if i != keep), **node.kwargs}
+            tensors[node.name] = _statistics(keras.ops, x, **node.kwargs)
+            continue
+        layer = getattr(keras.layers, node.cls)(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})
+        args = [tensors[i] for i in node.inputs]
+        tensors[node.name] = layer(args if node.cls in _LIST_INPUTS else args[0])
+    inputs = [tensors[i] for i in graph.inputs]
+    outputs = [tensors[o] for o in graph.outputs]
+    return keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
+                       outputs=outputs if len(outputs) > 1 else outputs[0], name=graph.name)
+
+
+def _statistics(ops, x, axes, epsilon, sample):
+    """Keras 1 BatchNormalization mode 2 (the batch's statistics) or 1 (each sample's), as keras.ops."""
+    mean = ops.mean(x, axis=list(axes), keepdims=True)
+    std = ops.sqrt(ops.add(ops.var(x, axis=list(axes), keepdims=True), epsilon))
+    if sample:  # mode 1 divided by (std + epsilon)
+        std = ops.add(std, epsilon)
+    return ops.divide(ops.subtract(x, mean), std)
+
+
+_LIST_INPUTS = {"Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract", "Minimum"}
+
+
+def _object(value: Any) -> Any:
+    if isinstance(value, Obj):
+        keras = quiet_keras()
+
+        return getattr(getattr(keras, value.module), value.cls)(**{k: _object(v) for k, v in value.kwargs.items()})
+    return value
+
+
+def source(graph: Graph, origin: str) -> str:
+    """Readable Keras 3 source that builds the same model, layer by layer."""
+    names: dict[str, str] = {}
+    lines = [f'"""The Keras 3 model converted from {origin} (written by kmigrate model convert)."""',
+             "", "import keras", "from keras import layers", "", "", "def build_model():"]
+    for node in graph.nodes:
+        var = _variable(node.name, names)
+        if node.cls == "Input":
+            lines.append(f"    {var} = keras.Input({_kwargs(node.kwargs)}, name={node.name!r})")
+            continue
+        if node.cls == "_statistics":  # Keras 1 BatchNormalization mode 2 (1): the batch's (sample's) statistics
+            x, k = names[node.inputs[0]], node.kwargs
+            axes = f"axis={list(k['axes'])!r}, keepdims=True"
+            std = f"keras.ops.sqrt(keras.ops.var({x}, {axes}) + {k['epsilon']!r})"
+            if k["sample"]:
+                std = f"({std} + {k['epsilon']!r})"
+            lines.append(f"    {var} = (({x} - keras.ops.mean({x}, {axes})) / {std})")
+            continue
+        inputs = [names[i] for i in node.inputs]
+        arg = f"[{', '.join(inputs)}]" if node.cls in _LIST_INPUTS else inputs[0]
+        call = f"layers.{node.cls}({_kwargs(dict(node.kwargs, name=node.name))})"
+        lines.append(f"    {var} = {call}({arg})")
+    ins = [names[i] for i in graph.inputs]
+    outs = [names[o] for o in graph.outputs]
+    lines.append(f"    return keras.Model(inputs={_seq(ins)}, outputs={_seq(outs)}, name={graph.name!r})")
+    return "\n".join(lines) + "\n"
+
+
+def _seq(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"[{', '.join(items)}]"
+
+
+def _kwargs(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_code(v)}" for k, v in kwargs.items())
+
+
+def _code(value: Any) -> str:
+    if isinstance(value, Obj):
+        prefix = "layers" if value.module == "layers" else f"keras.{value.module}"
+        return f"{prefix}.{value.cls}({_kwargs(value.kwargs)})"
+    return repr(value)  # literals only: strings, numbers, tuples, booleans, None
+
+
+def _variable(name: str, taken: dict[str, str]) -> str:
+    base = re.sub(r"\W", "_", name) or "x"
+    if base[0].isdigit() or keyword.iskeyword(base) or base in ("keras", "layers", "build_model"):
+        base = f"x_{base}"
+    var, i = base, 1
+    while var in taken.values():
+        i += 1
+        var = f"{base}_{i}"
+    taken[name] = var
+    return var

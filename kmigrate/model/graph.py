@@ -1,0 +1,222 @@
+"""The Keras 3 model a Keras 1 model config describes, as data: layers, their wiring, constructions.
+
+Every layer config goes through the same rules as the code rewrite (a saved config is a call with
+keyword arguments only). Nothing here imports Keras: `build.py` makes the model, `code.py` writes it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmigrate.spec.loader import default_ruleset
+from kmigrate.spec.model import Options
+from kmigrate.spec.pipeline import NOLIT, Refuse
+from kmigrate.weights.config import convert_layer_config
+from kmigrate.weights.h5io import BadInput
+from kmigrate.weights.plan import Plan
+
+
+@dataclass
+class Obj:
+    """A Keras 3 object given as an argument: `keras.regularizers.L1L2(l1=0.0, l2=0.01)`."""
+
+    module: str  # "regularizers" | "constraints" | "layers"
+    cls: str
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class Node:
+    """One Keras 3 layer call: `cls(**kwargs, name=name)(inputs)`; an Input when cls is "Input"."""
+
+    name: str
+    cls: str
+    kwargs: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)
+    keras1_name: str | None = None  # the Keras 1 layer whose weights it carries (None: a construction)
+    fixed: dict[int, float] = field(default_factory=dict)  # weights set to a constant, by index
+
+
+@dataclass
+class Graph:
+    name: str
+    nodes: list[Node]
+    inputs: list[str]
+    outputs: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+# What the rules make of a Keras 1 layer's input keys (batch_input_shape, input_dim, input_dtype) is
+# the model's Input, which carries it: not the layer's.
+_INPUT_KWARGS = ("input_shape", "input_dim", "dtype")
+
+
+def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: str | None) -> Graph:
+    """The model of a planned Keras 1 file and its model config (`{"class_name": "Sequential", ...}`)."""
+    if not plan.has_config:
+        raise BadInput("the file has no model config (it was written by save_weights): convert its weights "
+                       "with `kmigrate weights convert` and build the model from the migrated code")
+    refused = [p for p in plan.layers if p.refused]
+    if refused:
+        raise BadInput(refused[0].refused or "not converted", refused[0].old_name)
+    options = Options(default_dim_ordering=plan.model_layout, backend=backend)
+    nodes: list[Node] = []
+    inputs: list[str] = []
+    notes: list[str] = []
+    output_of: dict[str, str] = {}  # Keras 1 layer -> the node that gives its output
+    last: str | None = None
+    for p in plan.layers:
+        k1 = dict(p.keras1_config or {})
+        if p.keras1_class == "InputLayer":
+            nodes.append(_input(p.old_name, k1))
+            inputs.append(p.old_name)
+            last = output_of[p.old_name] = p.old_name
+            continue
+        if not p.inbound:  # the first layer of a Sequential model: its input comes from its config
+            name = f"{p.old_name}_input"
+            nodes.append(_input(name, k1))
+            inputs.append(name)
+            chain = [name]
+        else:
+            chain = [output_of[i] for i in p.inbound]
+        if len(p.inbound) > 1 and p.target_class not in _MERGES:
+            raise BadInput("a layer called on several inputs (a shared layer) is not supported", p.old_name)
+        before, main, after = _layer_nodes(p, k1, options, notes)
+        for n in before + [main] + after:
+            n.inputs = chain
+            nodes.append(n)
+            chain = [n.name]
+        last = output_of[p.old_name] = chain[0]
+    model_cfg = model_config or {}
+    cfg = model_cfg.get("config")
+    if model_cfg.get("class_name") == "Model" and isinstance(cfg, dict):
+        outputs = [output_of[ref[0]] for ref in cfg.get("output_layers", [])]
+        inputs = [ref[0] for ref in cfg.get("input_layers", [])] or inputs
+        name = cfg.get("name")
+    else:
+        outputs = [last] if last else []
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+    return Graph(name or "model", nodes, inputs, outputs, notes)
+
+
+_MERGES = {"Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot"}
+
+
+def _input(name: str, k1: dict[str, Any]) -> Node:
+    shape = k1.get("batch_input_shape")
+    if not shape:
+        raise BadInput("an input has no shape in the config", name)
+    # a fixed Keras 1 batch size (stateful recurrent layers need one) stays fixed
+    kwargs: dict[str, Any] = {"shape": tuple(shape[1:])} if shape[0] is None else {"batch_shape": tuple(shape)}
+    dtype = k1.get("input_dtype") or k1.get("dtype")
+    if dtype and dtype != "float32":
+        kwargs["dtype"] = dtype
+    return Node(name, "Input", kwargs)
+
+
+def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> tuple[list[Node], Node, list[Node]]:
+    """The Keras 3 layer of a Keras 1 layer config, with the layers of an exact construction around it."""
+    config = dict(k1)
+    if p.keras1_class == "PReLU" and not config.get("shared_axes") and p.weights and p.input_shape:
+        # Keras 1.2.2's PReLU.get_config() leaves shared_axes out; its alphas keep the shape: an axis
+        # of size 1 where the input's is larger was shared
+        alphas = p.weights[0].shape
+        shared = [i + 1 for i, (a, d) in enumerate(zip(alphas, p.input_shape)) if a == 1 and d != 1]
+        if shared:
+            config["shared_axes"] = shared
+    statistics = _batchnorm_statistics(p, config)
+    if p.keras1_class == "ConvLSTM2D":
+        notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's subsample, dropout_W/U or "
+                     "regularizers: built with strides 1 and none of them")
+    context: dict[str, Any] = {"form": "functional"}
+    if p.input_shape is not None:
+        context["input_shape"] = tuple(p.input_shape)
+        context["spatial_input"] = _spatial(p.input_shape, k1, options)
+    try:
+        conv = convert_layer_config(p.keras1_class, config, options=options, context=context)
+    except Refuse as why:
+        raise BadInput(f"{p.keras1_class} config not converted: {why}", p.old_name) from None
+    notes.extend(f"{p.old_name}: {sev.value}: {msg}" for sev, msg in conv.notes)
+    kwargs = _kwargs(conv.config, p.old_name, conv.rule_id)
+    main = Node(p.old_name, conv.target_class, kwargs, keras1_name=p.old_name)
+    before = [Node(f"{p.old_name}_{cls.lower()}_{i}", cls, _kwargs({k: _lit(v) for k, v in kw.items()}, p.old_name))
+              for i, (cls, kw) in enumerate(conv.before)]
+    after = [Node(f"{p.old_name}_{cls.lower()}_{i}", cls, _kwargs({k: _lit(v) for k, v in kw.items()}, p.old_name))
+             for i, (cls, kw) in enumerate(conv.after)]
+    if statistics is not None:  # normalise with keras.ops, then the layer scales and shifts
+        before.append(statistics)
+        main.kwargs["epsilon"] = 0.0
+        main.fixed = {2: 0.0, 3: 1.0}  # moving mean 0, variance 1: the layer is gamma * x + beta
+    return before, main, after
+
+
+def _batchnorm_statistics(p, config: dict[str, Any]) -> Node | None:
+    """Keras 1 BatchNormalization mode 2 normalised with the current batch's mean and (biased) variance
+    at inference too, and mode 1 each sample over its last axis; Keras 3's layer always uses its moving
+    statistics in predict(). The normalisation becomes keras.ops calls in the graph (they reload in
+    safe mode) and the layer is left to scale and shift. `config` loses its `mode`."""
+    if p.keras1_class != "BatchNormalization" or config.get("mode", 0) == 0:
+        return None
+    mode = config.pop("mode")
+    eps = float(config.get("epsilon", 1e-3))
+    if mode == 1:
+        return Node(f"{p.old_name}_statistics", "_statistics", {"axes": (-1,), "epsilon": eps, "sample": True})
+    if mode != 2:
+        raise BadInput(f"BatchNormalization mode={mode} is not a mode Keras 1 had", p.old_name)
+    # every axis but the feature axis; the rank is known once the model is built (build.py)
+    return Node(f"{p.old_name}_statistics", "_statistics",
+                {"keep_axis": config.get("axis", -1), "epsilon": eps, "sample": False})
+
+
+def _kwargs(config: dict[str, Any], layer: str, rule_id: str | None = None) -> dict[str, Any]:
+    """A translated config as constructor arguments, without what Keras 3 defaults to anyway (None
+    objects, trainable=True) or what the model's Input carries (unless the class itself takes it:
+    Embedding's input_dim)."""
+    own = set(default_ruleset().by_id[rule_id].target_params) if rule_id else set()
+    return {k: _value(k, v, layer) for k, v in config.items()
+            if k != "name" and (k not in _INPUT_KWARGS or k in own) and v is not None
+            and not (k == "trainable" and v is True)}
+
+
+def _spatial(shape, k1: dict[str, Any], options: Options):
+    """The spatial sizes of a Keras 1 input shape (no batch axis), by the layer's ordering."""
+    ordering = k1.get("dim_ordering") or "default"
+    if ordering == "default":
+        ordering = options.default_dim_ordering or "tf"
+    sizes = tuple(shape[1:]) if ordering == "th" else tuple(shape[:-1])
+    return sizes if all(isinstance(s, int) for s in sizes) else None
+
+
+def _lit(v) -> Any:
+    if getattr(v, "parts", None) is not None:
+        return tuple(_lit(x) for x in v.parts)
+    lit = getattr(v, "lit", v)
+    if lit is NOLIT:
+        raise BadInput("a construction value is not known from the config")
+    return lit
+
+
+def _value(key: str, value: Any, layer: str) -> Any:
+    """Config values Keras 3 takes as they are, or as objects: Keras 1 saved its regularizer and
+    constraint objects as dicts named by class, which the same rules translate."""
+    if key == "layer" and isinstance(value, dict):  # TimeDistributed / Bidirectional: the wrapped layer
+        inner = value.get("config") or {}
+        try:
+            conv = convert_layer_config(value.get("class_name"), dict(inner))
+        except Refuse as why:
+            raise BadInput(f"wrapped {value.get('class_name')} config not converted: {why}", layer) from None
+        return Obj("layers", conv.target_class, _kwargs(conv.config, layer, conv.rule_id))
+    if isinstance(value, dict) and "name" in value and key.endswith(("_regularizer", "_constraint")):
+        cls = value["name"]
+        args = {k: v for k, v in value.items() if k != "name"}
+        try:
+            conv = convert_layer_config(cls, args)
+        except Refuse as why:
+            raise BadInput(f"`{key}` {cls} not converted: {why}", layer) from None
+        rule = default_ruleset().layer_rule(cls)
+        module = rule.modules[0].rsplit(".", 1)[1] if rule and rule.modules else "regularizers"
+        return Obj(module, conv.target_class, dict(conv.config))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
