@@ -77,9 +77,15 @@ class ConvLSTM2D(Recurrent):
                            "strides 1 (the arrays do not depend on them); the migrated code keeps the strides "
                            "the Keras 1 code gave")
         if p.flip and any(k % 2 == 0 for k in spatial):
-            p.notes.append(f"warning: Theano's 'same' convolution of the recurrent state with an even kernel "
-                           f"{tuple(spatial)} is aligned one step earlier than Keras 3's; no Keras 3 ConvLSTM2D "
-                           "reproduces it" + (" (nor the input convolution's 'same')" if border == "same" else ""))
+            if border == "same":  # measured: exact to 5e-16 against the Keras 1 statement
+                p.notes.append(f"warning: Theano's 'same' convolutions with an even kernel {tuple(spatial)} start "
+                               "one step earlier than Keras 3's; an exact Keras 3 form is kernel_size + 1 on each "
+                               "even axis with the flipped kernels padded by a zero at the end, which kmigrate "
+                               "does not emit yet")
+            else:
+                p.notes.append(f"warning: Theano's 'same' convolution of the recurrent state with an even kernel "
+                               f"{tuple(spatial)} starts one step earlier than Keras 3's, and with "
+                               "border_mode='valid' on the input no Keras 3 ConvLSTM2D reproduces it")
 
     def transform(self, p: LayerPlan) -> str:
         parts = ["12 -> 3: concatenate gates i,c,f,o as i,f,c,o"]
