@@ -83,7 +83,7 @@ def _e127_e128(text):
     return style.check_all()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modules(), st.sampled_from([None, "th", "tf"]), st.sampled_from([None, "theano"]))
 def test_generated_keras1_modules(source, dim_ordering, backend):
     options = Options(default_dim_ordering=dim_ordering, backend=backend)
