@@ -80,4 +80,6 @@ def render_node(value: Any, like: cst.BaseExpression | None = None) -> cst.BaseE
     quote = "'"
     if isinstance(like, cst.SimpleString):
         quote = like.quote[0] if like.quote else "'"
+    if isinstance(like, cst.List) and isinstance(value, tuple):  # a list stays a list
+        return cst.parse_expression("[" + ", ".join(render(v, quote) for v in value) + "]")
     return cst.parse_expression(render(value, quote))

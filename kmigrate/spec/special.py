@@ -72,6 +72,15 @@ def batch_input_shape(work: Work) -> None:
     if not v.known or not isinstance(v.lit, (tuple, list)) or not v.lit:
         raise Refuse("`batch_input_shape` is not a literal tuple, so `input_shape` cannot be derived")
     if v.lit[0] is not None:
+        stateful = work.get("stateful")
+        if stateful is not None and stateful.known and stateful.lit is True:
+            # a stateful recurrent layer needs its batch size: Keras 3 takes it from the model's input
+            if work.context.get("form") != "sequential":
+                raise Refuse("a stateful layer's fixed batch size needs `keras.Input(batch_shape=...)`; "
+                             "write the model's input that way")
+            work.pop("batch_input_shape")
+            work.before.append(("InputLayer", {"batch_shape": Value.of(tuple(v.lit))}))
+            return
         work.warn(f"batch size {v.lit[0]} from `batch_input_shape` dropped; Keras 3 layers take "
                   "`input_shape` (use `keras.Input(batch_shape=...)` to fix the batch size)")
     i = work.index("batch_input_shape")
@@ -104,7 +113,7 @@ def input_dim_length(work: Work) -> None:
             work.pop("input_length")
             return
         raise Refuse("`input_dim` together with `input_shape`")
-    length = length or Value(lit=None)
+    length = length or Value.of(None)  # Keras 1's default: sequences of any length
     if dim.known and length.known:
         shape = Value.of((length.lit, dim.lit))
     else:
@@ -425,6 +434,10 @@ def merge_mode(work: Work) -> None:
     if lit in ("dot", "cos"):
         if dot_axes is None:
             raise Refuse("merge mode 'dot' needs `dot_axes` (Keras 2's Dot has no default axes)")
+        axes = work.get("dot_axes")
+        if axes.known and isinstance(axes.lit, (tuple, list)) and all(
+                isinstance(a, (tuple, list)) and len(a) == 1 for a in axes.lit):
+            axes.lit, axes.changed = tuple(a[0] for a in axes.lit), True  # Keras 1's [(2,), (2,)]: one axis each
         work.rename("dot_axes", "axes")
         if lit == "cos":
             work.set("normalize", Value.of(True))
@@ -627,11 +640,13 @@ def weights_filename(work: Work) -> None:
                       "literal, so check it")
         return
     old = path.lit
-    if weights_only and old.endswith((".h5", ".hdf5")) and not old.endswith(".weights.h5"):
+    if weights_only and old.endswith((".h5", ".hdf5", ".hd5")) and not old.endswith(".weights.h5"):
         new = old.rsplit(".", 1)[0] + ".weights.h5"
     elif not weights_only and old.endswith(".hdf5"):
         new = old[: -len(".hdf5")] + ".h5"  # Keras 3 writes a whole model to .keras or (legacy) .h5
     else:
+        if weights_only and not old.endswith(".weights.h5"):
+            work.warn(f"Keras 3 writes weights only to a name ending in `.weights.h5`, not {old!r}")
         return
     path.lit, path.changed = new, True
     renamed[old] = new
@@ -660,3 +675,35 @@ def generator_inputs(work: Work) -> None:
     gen = work.get("generator")
     if gen is not None:
         work.set("generator", Value.expr("(batch if isinstance(batch, tuple) else (batch,) for batch in {0})", gen))
+
+
+@special("epsilon-in-sqrt")
+def epsilon_in_sqrt(work: Work) -> None:
+    """Keras 1's RMSprop and Adagrad divided by sqrt(a) + epsilon; Keras 3's divide by sqrt(a + epsilon).
+    Keras 1's epsilon squared inside the root matches it where it matters (a near 0) and the two
+    denominators never differ by more than epsilon."""
+    eps = work.get("epsilon")
+    if eps is None:
+        return  # the rule's default is Keras 1's, squared already
+    if eps.known and isinstance(eps.lit, (int, float)):
+        eps.lit, eps.changed = float(eps.lit) ** 2, True
+    else:
+        work.set("epsilon", Value.expr("{0} ** 2", eps))
+
+
+@special("activity-penalty")
+def activity_penalty(work: Work) -> None:
+    """Keras 1 added an activity penalty summed over the batch; Keras 3 divides it by the batch size."""
+    if work.spelling.startswith(("activity_", "ActivityRegularizer")):
+        work.warn("Keras 1 summed an activity penalty over the batch, Keras 3 averages it: multiply the "
+                  "factors by the batch size to train as before")
+
+
+@special("keras1-metric-names")
+def keras1_metric_names(work: Work) -> None:
+    """Keras 1 logged metrics=['accuracy'] as 'acc' / 'val_acc' (what callbacks and history lookups of
+    the time name); Keras 3 logs a metric under the name it was given, so 'acc' keeps those names."""
+    metrics = work.get("metrics")
+    if metrics is not None and metrics.known and isinstance(metrics.lit, (tuple, list)) and "accuracy" in metrics.lit:
+        metrics.lit = tuple("acc" if m == "accuracy" else m for m in metrics.lit)
+        metrics.changed = True

@@ -36,7 +36,10 @@ def _params(target, rule=None):
     moved = RULES.module_map()  # a Keras 1 module a rule's names came from -> where Keras 3 has them
     wanted = dict.fromkeys(moved.get(m, m) for m in (rule.modules if rule else ()))
     modules = [importlib.import_module(m) for m in wanted] or [keras.layers, keras.models]
-    cls = next(getattr(m, target) for m in modules if hasattr(m, target))
+    found = [getattr(m, target) for m in modules if hasattr(m, target)]
+    if len(found) > 1 and not any(isinstance(f, type) for f in found):  # imdb.load_data, reuters.load_data
+        return sorted({p for f in found for p in inspect.signature(f).parameters})
+    cls = found[0]
     if cls is keras.Model:  # Model(...) dispatches to the functional model's constructor
         x = keras.Input((1,))
         cls = type(keras.Model(x, x))
