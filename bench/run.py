@@ -1,109 +1,163 @@
-"""Rewrite-path benchmark: kmigrate against a bare libcst parse-and-print baseline, same files, same run.
+"""Rewrite-path benchmark: kmigrate against baselines measured in the same run on the same files.
 
-    python bench/run.py [--files N]
+    .venv/bin/python bench/run.py [--runs 3] [--files 320] [--plain 2000]
 
-Corpus: N Keras 1 modules (the bundled example project, repeated) and N modules without Keras code
-(copies of standard-library sources, which is what most files in a real project look like).
-Reported as ratios, so the numbers mean the same on a slow or a fast machine.
+Every command runs as its own process (interpreter start-up and imports included, nothing cached between
+runs) and is timed by the CPU seconds the kernel accounts to it (user + system), median of --runs, so
+that other load on the machine does not move the ratios; `-j 2` against `-j 1` and the one-file
+pre-commit run are wall-clock times. Prints one table and exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
-import sysconfig
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import libcst as cst
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus
 
-ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+TF_UPGRADE = str(Path(PY).with_name("tf_upgrade_v2"))
+KMIGRATE = [PY, "-m", "kmigrate", "rewrite", "-q", "--exit-zero-even-if-changed"]
+LIBCST = ("import os, sys, libcst\n"
+          "for d, _, fs in sorted(os.walk(sys.argv[1])):\n"
+          "    for f in sorted(fs):\n"
+          "        if f.endswith('.py'):\n"
+          "            libcst.parse_module(open(os.path.join(d, f), 'rb').read()).bytes\n")
+AST = ("import ast, os, sys\n"
+       "for d, _, fs in sorted(os.walk(sys.argv[1])):\n"
+       "    for f in sorted(fs):\n"
+       "        if f.endswith('.py'):\n"
+       "            ast.parse(open(os.path.join(d, f), 'rb').read())\n")
+READ = ("import os, sys\n"
+        "for d, _, fs in sorted(os.walk(sys.argv[1])):\n"
+        "    for f in sorted(fs):\n"
+        "        if f.endswith('.py'):\n"
+        "            open(os.path.join(d, f), 'rb').read()\n")
+GB = 1 << 30
 
 
-def corpus(dest: Path, n: int, tree: str = "keras1") -> tuple[list[Path], list[Path]]:
-    keras_src = sorted((ROOT / "fixtures" / "example" / tree).glob("*.py"))
-    stdlib = sorted(p for p in Path(sysconfig.get_paths()["stdlib"]).glob("*.py") if p.stat().st_size > 4000)
-    k, plain = [], []
-    for i in range(n):
-        src = keras_src[i % len(keras_src)]
-        k.append(dest / f"{tree}{i}_{src.name}")
-        shutil.copy(src, k[-1])
-        other = stdlib[i % len(stdlib)]
-        plain.append(dest / f"p{tree}{i}_{other.name}")
-        shutil.copy(other, plain[-1])
-    return k, plain
-
-
-def baseline(paths: list[Path]) -> float:
+def run(cmd: list[str], ok=(0,)) -> tuple[float, float, int, str]:
+    """(CPU seconds, wall seconds, peak RSS bytes, stderr) of one process."""
     t = time.perf_counter()
-    for p in paths:
-        cst.parse_module(p.read_bytes()).bytes
-    return time.perf_counter() - t
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in ok:
+        raise SystemExit(f"bench: {' '.join(cmd[:6])} ... exited {proc.returncode}: {err.strip()[-600:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024, err
 
 
-def kmigrate_run(paths: list[Path], jobs: int = 1) -> float:
-    from kmigrate.rewrite.files import process_file
-    from kmigrate.spec.model import Options
-
-    t = time.perf_counter()
-    if jobs == 1:
-        for p in paths:
-            process_file(p, Options(), write=False)
-    else:
-        with ProcessPoolExecutor(jobs) as pool:
-            list(pool.map(_one, paths, chunksize=8))
-    return time.perf_counter() - t
+def median(runs: int, cmd, index: int = 0, ok=(0,)) -> float:
+    """Median of `runs` runs of `cmd` (a command, or a function preparing the input and returning one)."""
+    return statistics.median(run(cmd() if callable(cmd) else cmd, ok)[index] for _ in range(runs))
 
 
-def _one(p: Path):
-    from kmigrate.rewrite.files import process_file
-    from kmigrate.spec.model import Options
-
-    return process_file(p, Options(), write=False).status
-
-
-def startup(path: Path) -> tuple[float, float]:
-    """Seconds for `kmigrate rewrite --check` on one file without Keras code (a pre-commit hook's usual
-    case) and for a bare interpreter start, best of 5."""
-    import subprocess
-    import sys
-
-    def best(cmd):
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            subprocess.run(cmd, capture_output=True)
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    return best([sys.executable, "-m", "kmigrate", "rewrite", "--check", str(path)]), best([sys.executable, "-c", "pass"])
+def fresh(src: Path, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest)
+    return dest
 
 
-def main() -> None:
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}")
+
+
+def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=60)
-    n = ap.parse_args().files
-    with tempfile.TemporaryDirectory() as tmp:
-        keras_files, plain_files = corpus(Path(tmp), n)
-        kmigrate_run(keras_files[:2])  # warm the rule cache and imports
-        kb, kk = baseline(keras_files), kmigrate_run(keras_files)
-        pb, pk = baseline(plain_files), kmigrate_run(plain_files)
-        kj = kmigrate_run(keras_files, jobs=2)
-        st, py = startup(plain_files[0])
-        done_files, _ = corpus(Path(tmp), n, "expected")  # the same project, already migrated
-        db, dk = baseline(done_files), kmigrate_run(done_files)
-    print(f"Keras 1 files ({n}): baseline parse+print {n / kb:7.1f} files/s | kmigrate rewrite {n / kk:7.1f} files/s"
-          f" | kmigrate/baseline time ratio {kk / kb:5.2f}")
-    print(f"files without Keras ({n}): baseline {n / pb:7.1f} files/s | kmigrate {n / pk:9.1f} files/s"
-          f" | prefilter speed-up over parsing {pb / pk:7.1f}x")
-    print(f"already-migrated files ({n}): baseline {n / db:7.1f} files/s | kmigrate {n / dk:7.1f} files/s"
-          f" | kmigrate/baseline time ratio {dk / db:5.2f}")
-    print(f"Keras 1 files with -j 2: {n / kj:7.1f} files/s | speed-up over -j 1 {kk / kj:4.2f}x")
-    print(f"start-up on a file without Keras: {st * 1000:5.0f} ms | bare interpreter {py * 1000:4.0f} ms"
-          f" | ratio {st / py:5.1f}x")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--files", type=int, default=320, help="Keras 1 files (>= 300)")
+    ap.add_argument("--plain", type=int, default=2000, help="files without Keras code (>= 2000)")
+    ap.add_argument("--big-mb", type=float, default=5.0)
+    args = ap.parse_args()
+    rows = []
+
+    def row(case, mine, base, ratio, target, ok, unit="s"):
+        rows.append((case, f"{mine:.2f} {unit}" if isinstance(mine, float) else mine,
+                     f"{base:.2f} {unit}" if isinstance(base, float) else base, ratio, target, ok))
+
+    with tempfile.TemporaryDirectory(prefix="kmigrate-bench-") as tmp:
+        tmp = Path(tmp)
+        k1 = corpus.keras1_tree(tmp / "keras1", args.files)
+        size = sum(p.stat().st_size for p in k1)
+        migrated = fresh(tmp / "keras1", tmp / "migrated")
+        run(KMIGRATE + ["-j", "2", str(migrated)])
+        plain = corpus.plain_tree(tmp / "plain", args.plain)
+        work = tmp / "work"
+        n = args.runs
+
+        mine = median(n, lambda: KMIGRATE + ["-j", "1", str(fresh(tmp / "keras1", work))])
+        cst_base = median(n, [PY, "-c", LIBCST, str(tmp / "keras1")])
+        r = mine / cst_base
+        row(f"Keras 1 tree ({len(k1)} files, {size / 1e6:.1f} MB): rewrite -j 1 vs libcst parse+print",
+            mine, cst_base, f"{r:.2f}x", "<= 1.50x", r <= 1.5)
+        if os.path.exists(TF_UPGRADE):
+            out = tmp / "tf_out"
+            tf = median(n, lambda: (shutil.rmtree(out, ignore_errors=True),
+                                          [TF_UPGRADE, "--intree", str(tmp / "keras1"), "--outtree", str(out),
+                                           "--reportfile", str(tmp / "tf_report.txt")])[1])
+            r = mine / tf
+            row("Keras 1 tree: rewrite -j 1 vs tf_upgrade_v2 --intree", mine, tf, f"{r:.2f}x", "<= 0.50x", r <= 0.5)
+        else:
+            row("Keras 1 tree: rewrite -j 1 vs tf_upgrade_v2 --intree", mine, "not installed", "-", "<= 0.50x", False)
+
+        mine = median(n, KMIGRATE + ["--check", str(migrated)], ok=(0, 1))
+        base = median(n, [PY, "-c", AST, str(migrated)])
+        r = mine / base
+        row(f"already-migrated tree ({len(k1)} files): rewrite --check vs ast.parse", mine, base, f"{r:.2f}x",
+            "<= 2.00x", r <= 2.0)
+
+        mine = median(n, KMIGRATE + ["--check", str(tmp / "plain")], ok=(0, 1))
+        base = median(n, [PY, "-c", READ, str(tmp / "plain")])
+        r = mine / base
+        row(f"tree without Keras code ({len(plain)} files): rewrite --check vs reading every file", mine, base,
+            f"{r:.2f}x", "<= 2.00x", r <= 2.0)
+
+        j1 = median(n, lambda: KMIGRATE + ["-j", "1", str(fresh(tmp / "keras1", work))], index=1)
+        j2 = median(n, lambda: KMIGRATE + ["-j", "2", str(fresh(tmp / "keras1", work))], index=1)
+        r = j1 / j2
+        row(f"-j 2 vs -j 1, Keras 1 tree ({len(k1)} files), wall", j2, j1, f"{r:.2f}x faster",
+            ">= 1.70x faster", r >= 1.7)
+
+        one = tmp / "one"
+        one.mkdir()
+        mine = median(n, lambda: KMIGRATE + [str(shutil.copy(k1[0], one / "train.py"))], index=1)
+        base = median(n, [PY, "-c", "pass"], index=1)
+        row("one Keras 1 file (pre-commit), wall", mine, base, "-", "<= 0.30 s", mine <= 0.3)
+
+        big = corpus.big_file(tmp / "big.py", int(args.big_mb * 1e6), k1)
+        _, _, rss, err = run(KMIGRATE + ["--check", str(big)], ok=(0, 1, 123))
+        refused = "too large" in err
+        what = "refused" if refused else f"{rss / GB:.2f} GB"
+        row(f"one {big.stat().st_size / 1e6:.1f} MB source: peak memory", what, "-", "-",
+            "<= 1 GB or refused", refused or rss <= GB, unit="")
+
+    header = ("case", "kmigrate", "baseline", "ratio", "target", "pass/fail")
+    table = [header] + [(c, m, b, r, t, "pass" if ok else "FAIL") for c, m, b, r, t, ok in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    print(f"machine: {machine()}; median of {args.runs} runs; CPU seconds unless marked wall")
+    for i, line in enumerate(table):
+        print("| " + " | ".join(str(v).ljust(w) for v, w in zip(line, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return 0 if all(ok for *_, ok in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

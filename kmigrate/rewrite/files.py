@@ -45,18 +45,9 @@ class SourceError(ValueError):
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,
                    ruleset: RuleSet | None = None) -> tuple[str, list[Diagnostic]]:
     """The engine's rewrite of Python source text; raises libcst.ParserSyntaxError when it does not parse."""
-    from kmigrate.rewrite.engine import rewrite_module  # here, not at import: files without Keras
-    from kmigrate.rewrite.parse import parse_module  # code never need libcst
+    from kmigrate.rewrite.engine import rewrite_text  # here, not at import: files without Keras code never need it
 
-    ruleset = ruleset or default_ruleset()
-    module, respaced = parse_module(text)
-    new, diags = rewrite_module(module, ruleset, options or Options(), path, text)
-    if respaced:
-        if new.code == module.code:
-            return text, diags  # nothing to rewrite: the tabs stay as written
-        diags.append(Diagnostic(Severity.WARNING, "file", "indentation that mixed tabs and spaces is written "
-                                "in spaces (as CPython reads it), so that the file could be rewritten", 1, 1, path))
-    return new.code, diags
+    return rewrite_text(text, ruleset or default_ruleset(), options or Options(), path)
 
 
 def _python_error(text: str, exc: BaseException) -> SourceError:

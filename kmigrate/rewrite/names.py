@@ -1,0 +1,159 @@
+"""Name resolution for the collector: qualified names through libcst's scope metadata (shadowing,
+aliases, attribute access, star imports, try/except import fallbacks) and the never-silent names check."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.helpers import get_full_name_for_node
+from libcst.metadata import (
+    ImportAssignment,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+from kmigrate.diagnostics import Diagnostic, Severity
+from kmigrate.rewrite.plans import KERAS_MODEL_FACTORIES, SKIP_MARKER
+from kmigrate.spec.loader import RuleSet
+from kmigrate.spec.model import Rule
+
+
+class NameResolution:
+    """What a name or attribute means where it stands (mixed into the Collector)."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def diag(self, node: cst.CSTNode, severity: Severity, rule: str, message: str) -> None:
+        pos = self.get_metadata(PositionProvider, node)
+        self.plans.diagnostics.append(
+            Diagnostic(severity, rule, message, pos.start.line, pos.start.column + 1, self.path))
+
+    def skipped_by_comment(self, node: cst.CSTNode) -> bool:
+        pos = self.get_metadata(PositionProvider, node)
+        return any(SKIP_MARKER in self.lines[i - 1] for i in range(pos.start.line, pos.end.line + 1)
+                   if 0 < i <= len(self.lines))
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        names = {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+        if not names and isinstance(node, cst.Name) and self.star_modules:
+            if self._unbound(node):
+                names = {f"{self.star_modules[0]}.{node.value}"}
+        if len(names) > 1:  # e.g. try: from keras.layers import X / except: from keras.layers.convolutional ...
+            meanings = {self._meaning(n) for n in names}
+            return sorted(names)[0] if len(meanings) == 1 and None not in meanings else None
+        return names.pop() if names else None
+
+    def _meaning(self, qname: str):
+        found = self.layer_rule(qname)
+        if found is not None:
+            return (found[0].id, found[1])
+        if qname in self.functions:
+            return qname.rsplit(".", 1)[1]
+        return None
+
+    def _unbound(self, node: cst.Name) -> bool:
+        scope = self.get_metadata(ScopeProvider, node, None)
+        return scope is not None and not scope[node.value]
+
+    def layer_rule(self, qname: str | None) -> tuple[Rule, str] | None:
+        if not qname or "." not in qname:
+            return None
+        module, cls = qname.rsplit(".", 1)
+        rule = self.rs.rule_for(module, cls)
+        return (rule, cls) if rule else None
+
+    def import_bindings(self, name: cst.Name) -> list[tuple[cst.ImportFrom, cst.ImportAlias]]:
+        """Every `from ... import` that may bind this name (try/except fallbacks bind it twice)."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        found = []
+        for assignment in scope[name.value] if scope is not None else ():
+            if isinstance(assignment, ImportAssignment) and isinstance(assignment.node, cst.ImportFrom) \
+                    and not isinstance(assignment.node.names, cst.ImportStar):
+                for alias in assignment.node.names:
+                    if (alias.evaluated_alias or alias.evaluated_name) == name.value:
+                        found.append((assignment.node, alias))
+        return found
+
+    def taken(self, where: cst.CSTNode, name: str) -> bool:
+        """Whether `name` already means something other than a Keras import where `where` stands."""
+        scope = self.get_metadata(ScopeProvider, where, None)
+        for assignment in scope[name] if scope is not None else ():
+            node = getattr(assignment, "node", None)
+            if isinstance(assignment, ImportAssignment) and isinstance(node, (cst.ImportFrom, cst.Import)):
+                module = get_full_name_for_node(node.module) if isinstance(node, cst.ImportFrom) and node.module else ""
+                if module.split(".")[0] == "keras":
+                    continue
+            if type(assignment).__name__ == "BuiltinAssignment":
+                continue
+            return True
+        return False
+
+    def record_name(self, func: cst.BaseExpression, new: str, keep_alias: bool) -> None:
+        """The imports of the called name must provide `new`."""
+        if isinstance(func, cst.Name):
+            for imp, _ in self.import_bindings(func):
+                self.plans.import_targets.setdefault((id(imp), func.value), set()).add((new, keep_alias))
+
+    def source_call(self, node: cst.BaseExpression) -> str | None:
+        """The qualified name of the function this expression calls, if it is a call."""
+        if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+            return self.qualified(node.func)
+        return None
+
+    def check_name(self, node: cst.CSTNode, qname: str) -> None:
+        """Never silent: a `keras.` name that no rule rewrites and Keras 3 lacks is reported here."""
+        gone = self.removed.get(qname)
+        if gone is not None and isinstance(node, cst.ImportAlias) and self.options.enabled(gone.id):
+            self.diag(node, Severity.WARNING, gone.id, f"`{qname.rsplit('.', 1)[1]}` does not exist in Keras 3: "
+                      f"{_advice(gone, qname, self.rs)}")  # its calls are reported where they are
+            return
+        if self.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
+            return
+        missing = self.rs.keras3_lacks(qname)
+        if missing is None:
+            return
+        hint = ""
+        for module, elsewhere in self.names_rule.names.items():
+            if missing.startswith(module + ".") and f"{elsewhere}{missing[len(module):]}" in self.rs.keras3:
+                hint = f": use {elsewhere}{missing[len(module):]}"
+        if missing == qname:
+            message = f"`{qname}` is not in Keras 3{hint}"
+        else:
+            message = f"`{qname}`: Keras 3 has no `{missing}`{hint}"
+        self.diag(node, Severity.WARNING, self.names_rule.id, message)
+
+    def handled(self, qname: str) -> bool:
+        """A rule rewrites or reports this name: it is not the names check's to report."""
+        return (self.layer_rule(qname) is not None or qname in self.functions or qname in self.removed
+                or qname in self.module_map)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        """`keras.layers.convolutional.X` through any alias: drop the module segment Keras 3 lacks."""
+        parent = self.get_metadata(ParentNodeProvider, node, None)
+        if not (isinstance(parent, cst.Attribute) and parent.value is node) \
+                and not isinstance(parent, (cst.ImportFrom, cst.ImportAlias)):
+            qname = self.qualified(node)
+            if qname and not self.skipped_by_comment(node):
+                self.check_name(node, qname)  # the outermost attribute of a chain (`K.sum`, not `K`)
+        if not self.module_map:
+            return
+        qname = self.qualified(node)
+        new = self.module_map.get(qname or "")
+        if not new:
+            return
+        if new == qname.rsplit(".", 1)[0]:
+            self.plans.attributes[node] = node.value
+        elif get_full_name_for_node(node) == qname:  # written out in full: `keras.engine.training`
+            self.plans.attributes[node] = cst.parse_expression(new)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) \
+                and isinstance(node.value, cst.Call) and self.qualified(node.value.func) in KERAS_MODEL_FACTORIES:
+            self.model_targets.add(node.targets[0].target)
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        self.comparisons.append(node)
+
+
+def _advice(rule: Rule, qname: str, rs: RuleSet) -> str:
+    return rule.names.get(qname) or next(a for q, a in rule.names.items() if rs.moved(q) == qname)

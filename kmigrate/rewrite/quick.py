@@ -1,0 +1,408 @@
+"""Decide with CPython's `ast` whether a module certainly needs no rewrite and no report.
+
+The libcst engine (engine.py) resolves names with libcst's scope metadata, which costs about ten times
+a parse; most modules of a migrated project, and many of a Keras 1 one, need nothing. This reads the
+module the way the engine does — the same rules, the same argument binding (binding.py) and the same
+op pipeline — but over-approximates where it cannot be as exact as libcst's scopes: a name bound in
+several ways is read each way, an import is assumed to be visible everywhere, and a call the engine
+would skip by a `kmigrate: skip` comment is still read. Whenever any reading could produce an edit
+or a diagnostic, the answer is "ask the engine", so "nothing to do" is only ever said when the engine
+would say it too (tests/rewrite/test_quick.py holds it to that over every fixture).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from kmigrate.rewrite.binding import (
+    Written,
+    bind_names,
+    changes,
+    positionals_differ,
+    renamed_name,
+)
+from kmigrate.spec.loader import RuleSet
+from kmigrate.spec.model import Options
+from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
+
+
+class NeedsEngine(Exception):
+    """Something here may be rewritten or reported: the libcst engine decides."""
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+class _Facts:
+    """What the rules need to know of a ruleset, computed once per ruleset and options."""
+
+    def __init__(self, rs: RuleSet, options: Options) -> None:
+        self.rs = rs
+        self.options = options
+        self.module_map = rs.module_map() if options.enabled("module-paths") else {}
+        self.functions = {q: r for r in rs.of_kind("function") for q in r.names}
+        self.removed = {m: r for r in rs.of_kind("removed") for q in r.names for m in (q, rs.moved(q))}
+        self.methods = rs.method_rules()
+        self.names_rule = next((r for r in rs.of_kind("names") if options.enabled(r.id)), None)
+
+
+_CACHE: dict[tuple[int, Options], _Facts] = {}
+
+
+def _facts(rs: RuleSet, options: Options) -> _Facts:
+    found = _CACHE.get((id(rs), options))
+    if found is None or found.rs is not rs:
+        found = _CACHE[(id(rs), options)] = _Facts(rs, options)
+    return found
+
+
+def needs_nothing(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> bool:
+    """True only if the engine would leave `text` (parsed as `tree`) unchanged and report nothing."""
+    try:
+        _Module(tree, text, _facts(ruleset, options)).check()
+    except (NeedsEngine, Refuse):
+        return False
+    return True
+
+
+class _Module:
+    def __init__(self, tree: ast.Module, text: str, facts: _Facts) -> None:
+        self.tree = tree
+        self.text = text
+        self.f = facts
+        self.rs = facts.rs
+        self._lines: list[bytes] | None = None
+        # name -> qualified names its imports give it; names bound in any other way; names imported
+        # below the module level (libcst may see them unbound where they are read)
+        self.imported: dict[str, set[str]] = {}
+        self.other: set[str] = set()
+        self.nested_import: set[str] = set()
+        self.keras_imported = False
+        self.calls: list[tuple[ast.Call, ast.AST | None, ast.AST | None, list]] = []
+        self.attributes: list[tuple[ast.Attribute, bool]] = []
+        self.module_context: dict[str, Any] = {}
+
+    # -- collect -----------------------------------------------------------------------------------
+    def check(self) -> None:
+        self.walk(self.tree, None, None, 0, self.tree.body)
+        for node, outer in self.attributes:
+            self.check_attribute(node, outer)
+        for node, parent, grand, siblings in self.calls:
+            self.check_call(node, parent, grand, siblings)
+
+    def walk(self, node: ast.AST, parent, grand, depth: int, siblings) -> None:
+        """One pass over the tree: bindings, imports, calls and attribute chains, in source order."""
+        t = type(node)
+        if t is ast.Name:
+            if type(node.ctx) is not ast.Load:
+                self.other.add(node.id)
+            return
+        if t is ast.Constant:
+            return
+        if t is ast.Import or t is ast.ImportFrom:
+            self.visit_import(node, depth)
+            return
+        if t is ast.Attribute:
+            self.attributes.append((node, not (type(parent) is ast.Attribute)))
+        elif t is ast.Call:
+            if type(node.func) in (ast.Name, ast.Attribute):
+                self.calls.append((node, parent, grand, siblings))
+        elif t in _SCOPES:
+            if t is not ast.Lambda:
+                self.other.add(node.name)
+            if t is not ast.ClassDef:
+                a = node.args
+                for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg):
+                    if arg is not None:
+                        self.other.add(arg.arg)
+            depth += 1
+        elif t is ast.ExceptHandler:
+            if node.name:
+                self.other.add(node.name)
+        elif t is ast.Global or t is ast.Nonlocal:
+            self.other.update(node.names)
+        elif t is ast.MatchAs or t is ast.MatchStar:
+            if node.name:
+                self.other.add(node.name)
+        elif t is ast.MatchMapping:
+            if node.rest:
+                self.other.add(node.rest)
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.walk(item, node, parent, depth, value)
+            elif isinstance(value, ast.AST):
+                self.walk(value, node, parent, depth, siblings)
+
+    def visit_import(self, node, depth: int) -> None:
+        f = self.f
+        if type(node) is ast.ImportFrom:
+            if any(a.name == "*" for a in node.names):
+                raise NeedsEngine  # star imports bind names only the engine's reading resolves
+            if node.level or node.module is None:
+                for a in node.names:
+                    self.other.add(a.asname or a.name)  # a relative import: not Keras's
+                return
+            module = node.module
+            if module.split(".")[0] == "keras":
+                self.keras_imported = True
+            if module in f.module_map:
+                raise NeedsEngine
+            for a in node.names:
+                qname = f"{module}.{a.name}"
+                if qname in f.module_map or renamed_name(self.rs, module, a.name) is not None:
+                    raise NeedsEngine
+                self.check_name(qname, alias=True)
+                self.bind(a.asname or a.name, qname, depth)
+            return
+        for a in node.names:
+            if a.name.split(".")[0] == "keras":
+                self.keras_imported = True
+            if a.name in f.module_map:
+                raise NeedsEngine
+            self.check_name(a.name, alias=True)
+            if a.asname:
+                self.bind(a.asname, a.name, depth)
+            else:
+                root = a.name.split(".")[0]
+                self.bind(root, root, depth)
+
+    def bind(self, name: str, qname: str, depth: int) -> None:
+        self.imported.setdefault(name, set()).add(qname)
+        if depth:
+            self.nested_import.add(name)
+
+    # -- names -------------------------------------------------------------------------------------
+    def readings(self, expr: ast.AST) -> set[str | None]:
+        """Every qualified name the engine may give this Name or attribute chain (None: none)."""
+        rest = []
+        while type(expr) is ast.Attribute:
+            rest.append(expr.attr)
+            expr = expr.value
+        if type(expr) is not ast.Name:
+            return {None}
+        name = expr.id
+        suffix = "".join("." + r for r in reversed(rest))
+        out: set[str | None] = {q + suffix for q in self.imported.get(name, ())}
+        if not out or name in self.other or name in self.nested_import:
+            out.add(None)
+        if name in self.other:
+            out.add(name + suffix)  # a module-level binding is its own qualified name
+        return out
+
+    def check_name(self, qname: str, alias: bool = False) -> None:
+        """The engine's never-silent names check (Collector.check_name): would it report `qname`?"""
+        f = self.f
+        gone = f.removed.get(qname)
+        if gone is not None and alias and f.options.enabled(gone.id):
+            raise NeedsEngine
+        if f.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
+            return
+        if self.rs.keras3_lacks(qname) is not None:
+            raise NeedsEngine
+
+    def handled(self, qname: str) -> bool:
+        f = self.f
+        return (self.layer_rule(qname) is not None or qname in f.functions or qname in f.removed
+                or qname in f.module_map)
+
+    def layer_rule(self, qname: str | None):
+        if not qname or "." not in qname:
+            return None
+        module, cls = qname.rsplit(".", 1)
+        rule = self.rs.rule_for(module, cls)
+        return (rule, cls) if rule else None
+
+    def check_attribute(self, node: ast.Attribute, outer: bool) -> None:
+        for q in self.readings(node):
+            if q is None:
+                continue
+            if q in self.f.module_map:
+                raise NeedsEngine
+            if outer:
+                self.check_name(q)
+
+    # -- calls -------------------------------------------------------------------------------------
+    def check_call(self, node: ast.Call, parent, grand, siblings) -> None:
+        for q in self.readings(node.func):
+            self.check_call_as(node, q, parent, grand, siblings)
+
+    def check_call_as(self, node: ast.Call, qname: str | None, parent, grand, siblings) -> None:
+        f = self.f
+        gone = f.removed.get(qname or "")
+        if gone is not None and f.options.enabled(gone.id):
+            raise NeedsEngine
+        fn_rule = f.functions.get(qname or "")
+        if fn_rule is not None:
+            if f.options.enabled(fn_rule.id):
+                raise NeedsEngine
+            return
+        found = self.layer_rule(qname)
+        if found is None and type(node.func) is ast.Attribute and self.keras_imported:
+            rule = f.methods.get(node.func.attr)
+            if rule is not None:
+                found = (rule, node.func.attr)
+        if found is None:
+            self.keras1_elsewhere(node, qname)
+            return
+        rule, spelling = found
+        if not f.options.enabled(rule.id):
+            return
+        written = self.written(node)
+        names, warning = bind_names(rule, spelling, written)
+        if warning is not None:
+            raise NeedsEngine
+        if names is None:  # deferred by the engine: Keras 2 API unless the module is Keras 1
+            positional = sum(1 for w in written if w.keyword is None)
+            if positionals_differ(rule, spelling, positional) is not None:
+                raise NeedsEngine
+            return
+        if rule.kind == "method" or rule.names[spelling] != spelling:
+            raise NeedsEngine  # renamed, or reads the receiver: the engine decides
+        args, index = [], set()
+        values = [*node.args, *(k.value for k in node.keywords)]
+        for i, (w, expr) in enumerate(zip(written, values)):
+            name = names[i] if w.keyword is None else w.keyword
+            if name in index:
+                raise NeedsEngine
+            index.add(name)
+            args.append(Arg(name, self.value_of(expr, w.lit, i), name, positional=w.keyword is None))
+        work = Work(rule=rule, spelling=spelling, args=args, options=f.options,
+                    context={"form": self.form(node, parent, grand, siblings), "module": self.module_context,
+                             "model_receiver": False})
+        result = run(work)
+        if result.notes or result.target != spelling or changes(result, rule, spelling, result.target, len(written)):
+            raise NeedsEngine
+
+    def keras1_elsewhere(self, node: ast.Call, qname: str | None) -> None:
+        """Collector.warn_if_keras1_elsewhere, read generously: a Keras 1 spelling not bound to Keras."""
+        if type(node.func) is not ast.Name or (qname and qname.split(".")[0] == "keras"):
+            return
+        spelling = node.func.id
+        if self.rs.keras1_only(spelling) is not None:
+            raise NeedsEngine
+        shared = self.rs.by_name.get(spelling)
+        if shared is not None:
+            k1 = set(shared.all_params) - set(shared.target_params)
+            if {k.arg for k in node.keywords if k.arg} & k1:
+                raise NeedsEngine
+
+    def written(self, node: ast.Call) -> list[Written]:
+        out = []
+        for a in node.args:
+            if type(a) is ast.Starred:
+                raise NeedsEngine  # refused by the engine
+            out.append(Written(None, self.literal(a)))
+        for k in node.keywords:
+            if k.arg is None:
+                raise NeedsEngine
+            out.append(Written(k.arg, self.literal(k.value)))
+        return out
+
+    def value_of(self, expr: ast.AST, lit: Any, i: int) -> Value:
+        call = None
+        if lit is NOLIT and type(expr) is ast.Call and type(expr.func) in (ast.Name, ast.Attribute):
+            readings = self.readings(expr.func)
+            known = {q for q in readings if q is not None and "." in q}
+            if len(readings) > 1 and known:
+                raise NeedsEngine  # which function it calls is not certain here
+            call = next(iter(known), None)
+        value = Value(lit=lit, payload=i, call=call)
+        if type(expr) in (ast.Tuple, ast.List):
+            value.facts["arrays"] = Value(lit=True)
+        return value
+
+    def form(self, node: ast.Call, parent, grand, siblings) -> str | None:
+        """Collector.form: `Layer(...)(x)` or a `model.add(Layer(...))` line of its own."""
+        if type(parent) is ast.Call and parent.func is node:
+            if len(parent.args) + len(parent.keywords) == 1 and parent.args and type(parent.args[0]) is not ast.Starred:
+                return "functional"
+            return None
+        if type(parent) is ast.Call and len(parent.args) == 1 and parent.args[0] is node and not parent.keywords \
+                and type(parent.func) is ast.Attribute and parent.func.attr == "add" and type(grand) is ast.Expr \
+                and self.alone_on_its_line(grand):
+            return "sequential"
+        return None
+
+    def alone_on_its_line(self, stmt: ast.stmt) -> bool:
+        """A statement that is its line's only one (libcst's one-statement SimpleStatementLine)."""
+        lines = self.byte_lines()
+        if lines[stmt.lineno - 1][:stmt.col_offset].strip():
+            return False  # after `;` or a compound statement's colon
+        tail = lines[stmt.end_lineno - 1][stmt.end_col_offset:].strip()
+        if tail.startswith(b";"):
+            tail = tail[1:].strip()
+        return not tail or tail.startswith(b"#")
+
+    def byte_lines(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = self.text.encode("utf-8").splitlines(keepends=True)
+        return self._lines
+
+    # -- literals ----------------------------------------------------------------------------------
+    def literal(self, node: ast.AST) -> Any:
+        """literals.literal_of for an ast expression (the same values, the same refusals)."""
+        t = type(node)
+        if t is ast.Constant:
+            v = node.value
+            if v is None or v is True or v is False:
+                return v
+            if type(v) is int or type(v) is float:
+                return v
+            if type(v) is str:
+                return self.string(node)
+            return NOLIT
+        if t is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
+            inner = self.literal(node.operand)
+            if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+                return -inner if type(node.op) is ast.USub else inner
+            return NOLIT
+        if t is ast.Tuple or t is ast.List:
+            items = []
+            for el in node.elts:
+                if type(el) is ast.Starred:
+                    return NOLIT
+                v = self.literal(el)
+                if v is NOLIT:
+                    return NOLIT
+                items.append(v)
+            return tuple(items)
+        if t is ast.Dict:
+            out = {}
+            for k, v in zip(node.keys, node.values):
+                if k is None:
+                    return NOLIT
+                kl, vl = self.literal(k), self.literal(v)
+                if kl is NOLIT or vl is NOLIT or isinstance(kl, (tuple, dict)):
+                    return NOLIT
+                out[kl] = vl
+            return out
+        return NOLIT
+
+    def string(self, node: ast.Constant) -> Any:
+        """A string literal's value as libcst's reading gives it: a single literal without escapes (or
+        raw); implicit concatenations, bytes and escapes are not literals there."""
+        lines = self.byte_lines()
+        if node.lineno != node.end_lineno:
+            seg = b"".join(lines[node.lineno - 1:node.end_lineno])
+            seg = seg[node.col_offset:len(seg) - len(lines[node.end_lineno - 1]) + node.end_col_offset]
+        else:
+            seg = lines[node.lineno - 1][node.col_offset:node.end_col_offset]
+        raw = seg.decode("utf-8")
+        i = 0
+        while i < len(raw) and raw[i] not in "'\"":
+            i += 1
+        prefix, rest = raw[:i].lower(), raw[i:]
+        quote = rest[:3] if rest[:3] in ("'''", '"""') else rest[:1]
+        body = rest[len(quote):len(rest) - len(quote)]
+        if "b" in prefix or "f" in prefix or not rest.endswith(quote) or len(rest) < 2 * len(quote):
+            return NOLIT
+        if "\\" in body and "r" not in prefix:
+            return NOLIT
+        if quote in body:
+            raise NeedsEngine  # a concatenation, or a raw string with escaped quotes: the engine reads it
+        return body
+
