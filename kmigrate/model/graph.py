@@ -129,7 +129,7 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
     if p.keras1_class == "ConvLSTM2D":
         notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's subsample, dropout_W/U or "
                      "regularizers: built with strides 1 and none of them")
-    context: dict[str, Any] = {"form": "functional"}
+    context: dict[str, Any] = {"form": "functional", "model_input": True}  # graph_from_plan makes the Inputs
     if p.input_shape is not None:
         context["input_shape"] = tuple(p.input_shape)
         context["spatial_input"] = _spatial(p.input_shape, k1, options)

@@ -75,6 +75,9 @@ def batch_input_shape(work: Work) -> None:
         stateful = work.get("stateful")
         if stateful is not None and stateful.known and stateful.lit is True:
             # a stateful recurrent layer needs its batch size: Keras 3 takes it from the model's input
+            if work.context.get("model_input"):  # a whole-model conversion builds that input itself
+                work.pop("batch_input_shape")
+                return
             if work.context.get("form") != "sequential":
                 raise Refuse("a stateful layer's fixed batch size needs `keras.Input(batch_shape=...)`; "
                              "write the model's input that way")
@@ -484,9 +487,18 @@ def theano_same_recurrent(work: Work) -> None:
     even = any(k % 2 == 0 for k in ks)
     if not (even or max(strides) > 1):
         return
-    why = (f"border_mode='same' with {'an even kernel' if even else 'strides > 1'}: Theano padded k//2 on "
-           "both sides where Keras 3 pads the extra at the end, and no construction reaches the "
-           "convolutions inside a recurrent layer")
+    if not even:
+        # odd kernels at stride s: Theano's k//2 on both sides is what Keras 3 pads on an odd input
+        shape = work.get("input_shape")
+        sizes = None
+        if shape is not None and shape.known and isinstance(shape.lit, tuple) and len(shape.lit) == 4:
+            first = _data_format_channels_first(work)  # (time, channels, rows, cols) under th
+            sizes = shape.lit[2:] if first else shape.lit[1:3] if first is False else None
+        if sizes and all(isinstance(n, int) and n % 2 for n, s in zip(sizes, strides) if s > 1):
+            return
+    why = (f"border_mode='same' with {'an even kernel' if even else 'strides > 1 (on an even or unknown input size)'}: "
+           "Theano padded k//2 on both sides where Keras 3 pads the extra at the end, and no construction "
+           "reaches the convolutions inside a recurrent layer")
     if work.options.backend == "theano":
         raise Refuse(f"Theano-trained {why}")
     if work.options.backend is None:
