@@ -90,7 +90,9 @@ def _want_verify(verify: bool | None) -> bool:
     if verify is None:
         return tensorflow_available()
     if verify and not tensorflow_available():
-        click.echo("kmigrate: error: --verify needs TensorFlow: pip install 'kmigrate[tensorflow]'", err=True)
+        from kmigrate.deps import missing
+
+        click.echo(f"kmigrate: error: {missing('tensorflow', '--verify')}", err=True)
         sys.exit(2)
     return verify
 
