@@ -26,6 +26,9 @@ def build(graph: Graph):
                 node.kwargs = {"axes": tuple(i for i in range(len(x.shape)) if i != keep), **node.kwargs}
             tensors[node.name] = _statistics(keras.ops, x, **node.kwargs)
             continue
+        if node.cls == "_theano_pool":
+            tensors[node.name] = _theano_pool(keras, tensors[node.inputs[0]], node)
+            continue
         layer = getattr(keras.layers, node.cls)(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})
         args = [tensors[i] for i in node.inputs]
         tensors[node.name] = layer(args if node.cls in _LIST_INPUTS else args[0])
@@ -42,6 +45,49 @@ def _statistics(ops, x, axes, epsilon, sample):
     if sample:  # mode 1 divided by (std + epsilon)
         std = ops.add(std, epsilon)
     return ops.divide(ops.subtract(x, mean), std)
+
+
+def theano_pool_plan(shape, kwargs: dict[str, Any]):
+    """Theano's 'same' pooling as Keras 3 'valid' pooling: Theano padded p = k - 1 (even k) or k - 2 (odd k)
+    before (and after) each spatial axis, and kept the first ceil(n / s) outputs. Returns the pad widths
+    for ops.pad, the pooling's own arguments, and the cropping that keeps ceil(n / s) outputs."""
+    first = kwargs.get("data_format") == "channels_first"
+    spatial = list(shape[2:] if first else shape[1:-1])
+    rank = len(spatial)
+    pool = kwargs["pool_size"]
+    pool = (pool,) * rank if isinstance(pool, int) else tuple(pool)
+    strides = kwargs.get("strides") or pool
+    strides = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    pads, crops = [], []
+    for n, k, s in zip(spatial, pool, strides):
+        p = max(k - 1 if k % 2 == 0 else k - 2, 0)
+        m = -(-n // s)
+        q = max((m - 1) * s + k - n - p, 0)
+        crops.append((0, (n + p + q - k) // s + 1 - m))
+        pads.append((p, q))
+    width = [(0, 0), (0, 0)] + pads if first else [(0, 0)] + pads + [(0, 0)]
+    return width, pool, strides, crops if any(c for _, c in crops) else None
+
+
+def _theano_pool(keras, x, node: Node):
+    """Max pooling pads with -inf (no padded value ever wins); average pooling left the padding out of
+    the mean: the average of the zero-padded input over that of zero-padded ones."""
+    k = dict(node.kwargs)
+    cls = k.pop("layer")
+    width, pool, strides, crops = theano_pool_plan(tuple(x.shape), k)
+    layer = getattr(keras.layers, cls)(pool_size=pool, strides=strides, padding="valid",
+                                       data_format=k.get("data_format"), name=node.name)
+    if cls.startswith("Average"):
+        y = keras.ops.divide(layer(keras.ops.pad(x, width)), layer(keras.ops.pad(keras.ops.ones_like(x), width)))
+    else:
+        y = layer(keras.ops.pad(x, width, constant_values=float("-inf")))
+    if crops:
+        rank = len(pool)
+        y = getattr(keras.layers, f"Cropping{rank}D")(cropping=crops[0] if rank == 1 else tuple(crops),
+                                                      **({} if rank == 1 else {"data_format": k.get("data_format")}),
+                                                      name=f"{node.name}_crop")(y)
+    node.kwargs["_plan"] = (width, pool, strides, crops)  # for the source written after the build
+    return y
 
 
 _LIST_INPUTS = {"Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract", "Minimum"}
@@ -64,6 +110,25 @@ def source(graph: Graph, origin: str) -> str:
         var = _variable(node.name, names)
         if node.cls == "Input":
             lines.append(f"    {var} = keras.Input({_kwargs(node.kwargs)}, name={node.name!r})")
+            continue
+        if node.cls == "_theano_pool":  # Theano's 'same' pooling, exactly (see build.theano_pool_plan)
+            x, k = names[node.inputs[0]], node.kwargs
+            width, pool, strides, crops = k["_plan"]
+            fmt = k.get("data_format")
+            padded = (f"keras.ops.pad({x}, {width!r}, constant_values=float('-inf'))" if k["layer"].startswith("Max")
+                      else f"keras.ops.pad({x}, {width!r})")
+            lines.append(f"    {var}_pool = layers.{k['layer']}(pool_size={pool!r}, strides={strides!r}, "
+                         f"padding='valid', data_format={fmt!r}, name={node.name!r})")
+            if k["layer"].startswith("Average"):  # Theano left the padding out of the mean
+                lines.append(f"    {var} = {var}_pool({padded}) / {var}_pool(keras.ops.pad(keras.ops.ones_like({x}), "
+                             f"{width!r}))")
+            else:
+                lines.append(f"    {var} = {var}_pool({padded})")
+            if crops:
+                rank = len(pool)
+                extra = "" if rank == 1 else f", data_format={fmt!r}"
+                lines.append(f"    {var} = layers.Cropping{rank}D(cropping={(crops[0] if rank == 1 else tuple(crops))!r}"
+                             f"{extra}, name={node.name + '_crop'!r})({var})")
             continue
         if node.cls == "_statistics":  # Keras 1 BatchNormalization mode 2 (1): the batch's (sample's) statistics
             x, k = names[node.inputs[0]], node.kwargs

@@ -57,9 +57,9 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     if not plan.has_config:
         raise BadInput("the file has no model config (it was written by save_weights): convert its weights "
                        "with `kmigrate weights convert` and build the model from the migrated code")
-    refused = [p for p in plan.layers if p.refused]
-    if refused:
-        raise BadInput(refused[0].refused or "not converted", refused[0].old_name)
+    lambdas = [p for p in plan.layers if p.keras1_class == "Lambda" or (p.refused and p.target_class is None)]
+    if lambdas:  # each other layer's config is translated again below, for a whole model
+        raise BadInput(lambdas[0].refused or "not converted", lambdas[0].old_name)
     options = Options(default_dim_ordering=plan.model_layout, backend=backend)
     nodes: list[Node] = []
     inputs: list[str] = []
@@ -129,7 +129,8 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
     if p.keras1_class == "ConvLSTM2D":
         notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's subsample, dropout_W/U or "
                      "regularizers: built with strides 1 and none of them")
-    context: dict[str, Any] = {"form": "functional", "model_input": True}  # graph_from_plan makes the Inputs
+    # graph_from_plan makes the Inputs; Theano 'same' pooling is built here (_theano_pool)
+    context: dict[str, Any] = {"form": "functional", "model_input": True, "theano_pool": True}
     if p.input_shape is not None:
         context["input_shape"] = tuple(p.input_shape)
         context["spatial_input"] = _spatial(p.input_shape, k1, options)
@@ -140,6 +141,8 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
     notes.extend(f"{p.old_name}: {sev.value}: {msg}" for sev, msg in conv.notes)
     kwargs = _kwargs(conv.config, p.old_name, conv.rule_id)
     main = Node(p.old_name, conv.target_class, kwargs, keras1_name=p.old_name)
+    if _is_theano_same_pool(conv, options):
+        main = Node(p.old_name, "_theano_pool", {"layer": conv.target_class, **kwargs}, keras1_name=p.old_name)
     before = [Node(f"{p.old_name}_{cls.lower()}_{i}", cls, _kwargs({k: _lit(v) for k, v in kw.items()}, p.old_name))
               for i, (cls, kw) in enumerate(conv.before)]
     after = [Node(f"{p.old_name}_{cls.lower()}_{i}", cls, _kwargs({k: _lit(v) for k, v in kw.items()}, p.old_name))
@@ -149,6 +152,18 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
         main.kwargs["epsilon"] = 0.0
         main.fixed = {2: 0.0, 3: 1.0}  # moving mean 0, variance 1: the layer is gamma * x + beta
     return before, main, after
+
+
+def _is_theano_same_pool(conv, options: Options) -> bool:
+    """A Theano-trained 'same' pooling layer whose windows Keras 3's padding='same' places otherwise."""
+    from kmigrate.spec.special import theano_same_pool_differs
+
+    rule = default_ruleset().by_id[conv.rule_id]
+    if "theano-same-pool" not in rule.special or options.backend != "theano" or conv.config.get("padding") != "same":
+        return False
+    pool = conv.config.get("pool_size")
+    sizes = [pool] if isinstance(pool, int) else list(pool or ())
+    return theano_same_pool_differs(sizes, conv.config.get("strides"))
 
 
 def _batchnorm_statistics(p, config: dict[str, Any]) -> Node | None:

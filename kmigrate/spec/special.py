@@ -299,8 +299,19 @@ def _construct(work: Work, pads, crops) -> None:
               + (f"ZeroPadding{n}D + " if pads else "") + "'valid'" + (f" + Cropping{n}D" if work.after else ""))
 
 
+def theano_same_pool_differs(pool_sizes, strides) -> bool:
+    """Whether Theano's 'same' pooling differs from Keras 3's for these sizes: every even pool size, and
+    strides > 1 (unknown sizes or strides: assume it does). Theano padded p = k - 1 (even k) or k - 2 (odd
+    k) on both sides, pooled, and kept the first ceil(n / s) outputs (measured on Keras 1.2.2)."""
+    if strides is NOLIT or not all(isinstance(k, int) for k in pool_sizes):
+        return True
+    strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides))
+    return strided or any(k % 2 == 0 for k in pool_sizes)
+
+
+
 @special("theano-same-pool")
-def theano_same_pool(work: Work) -> None:
+def theano_same_pool_special(work: Work) -> None:
     """Theano's 'same' pooling pads differently from TensorFlow's: measured on Keras 1.2.2, every even
     pool size differs (stride 1 too), and odd pools differ at stride > 1 on even inputs."""
     if _lit(work, "border_mode", "valid") != "same":
@@ -309,11 +320,9 @@ def theano_same_pool(work: Work) -> None:
     pool = _lit(work, name)
     sizes = [pool] if isinstance(pool, int) else list(pool) if isinstance(pool, tuple) else [NOLIT]
     strides = _lit(work, "stride" if "stride" in work.rule.signature else "strides", None)
-    if strides is NOLIT or not all(isinstance(k, int) for k in sizes):
-        strided = True  # not known here: assume the worst
-    else:
-        strided = strides is None or any(s > 1 for s in ([strides] if isinstance(strides, int) else strides))
-    if any(isinstance(k, int) and k % 2 == 0 for k in sizes) or strided:
+    if theano_same_pool_differs(sizes, strides):
+        if work.context.get("theano_pool") and work.options.backend == "theano":
+            return  # a whole-model conversion builds Theano's pooling itself (kmigrate.model.graph)
         why = ("Theano padded 'same' pooling differently (even pool sizes; strides > 1 on even inputs) and "
                "no Keras 3 option or construction reproduces it")
         if work.options.backend == "theano":
