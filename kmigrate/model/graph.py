@@ -36,6 +36,7 @@ class Node:
     inputs: list[str] = field(default_factory=list)
     keras1_name: str | None = None  # the Keras 1 layer whose weights it carries (None: a construction)
     fixed: dict[int, float] = field(default_factory=dict)  # weights set to a constant, by index
+    transposed: bool = False  # built channels_last between two Permutes (set by build.py)
 
 
 @dataclass

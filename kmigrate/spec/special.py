@@ -324,7 +324,8 @@ def theano_same_pool_special(work: Work) -> None:
         if work.context.get("theano_pool") and work.options.backend == "theano":
             return  # a whole-model conversion builds Theano's pooling itself (kmigrate.model.graph)
         why = ("Theano padded 'same' pooling differently (even pool sizes; strides > 1 on even inputs) and "
-               "no Keras 3 option or construction reproduces it")
+               "no Keras 3 pooling option reproduces it (`kmigrate model convert` builds it exactly for a "
+               "saved model, with keras.ops padding)")
         if work.options.backend == "theano":
             raise Refuse(f"Theano-trained border_mode='same' pooling: {why}")
         if work.options.backend is None:
