@@ -143,8 +143,8 @@ def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, p
             if p.family is None:
                 continue
 
-            def read(w: K1Weight, cols: slice | None, layer: str = p.old_name) -> np.ndarray:
-                return read_array(h5, w, layer, cols)
+            def read(w: K1Weight, rows: slice | None, groups: int = 1, layer: str = p.old_name) -> np.ndarray:
+                return read_array(h5, w, layer, rows, groups)
             out = p.family.write(p, read, progress)
             names = [n for n, _ in out]
             if [f"{n}:0" for n in names] != list(p.new_weight_names):
@@ -161,7 +161,7 @@ def _write(h5, plan: Plan, rows: list[LayerRow], tmp: str, settings: Settings, p
 
 
 def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
-    from kmigrate.weights.verify import check_layer
+    from kmigrate.weights.verify import check_layer, check_streamed
 
     rows = {r.old_name: r for r in report.rows}
     weighted = plan.weighted
@@ -177,17 +177,24 @@ def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
             row.status = "failed"
             return
         check, msg = None, ""
-        blocks = p.family.blocks(p)
         try:
-            for cols in blocks:  # one block of a big Dense kernel at a time; everything else in one go
-                old = {role: _read_block(h5_old, w, p.old_name, cols) for w, role in zip(p.weights, p.roles)}
-                new = {n.split(":")[0]: np.asarray(d[()] if cols is None else (d[:, cols] if d.ndim == 2
-                                                                                else d[cols])) for n, d in new_ds}
-                part = check_layer(p, old, new, seed=i)
+            if p.family.streams(p):  # a big Dense kernel: a block of rows at a time, never whole
+                shapes = {n.split(":")[0]: tuple(d.shape) for n, d in new_ds}
+                by_role = dict(zip(p.roles, p.weights))
+                by_name = {n.split(":")[0]: d for n, d in new_ds}
+
+                def read_old(role: str, rows: slice | None, layer: str = p.old_name, weights=by_role) -> np.ndarray:
+                    return read_array(h5_old, weights[role], layer, rows)
+
+                def read_new(name: str, rows: slice | None, datasets=by_name) -> np.ndarray:
+                    d = datasets[name]
+                    return np.asarray(d[()] if rows is None else d[rows])
+                check = check_streamed(p, read_old, read_new, shapes, seed=i)
+            else:
+                old = {role: read_array(h5_old, w, p.old_name) for w, role in zip(p.weights, p.roles)}
+                new = {n.split(":")[0]: np.asarray(d[()]) for n, d in new_ds}
+                check = check_layer(p, old, new, seed=i)
                 del old, new
-                check = part if check is None or not part.ok or part.max_abs > check.max_abs else check
-                if not part.ok:
-                    break
         except BadInput:
             raise
         except Exception as e:  # noqa: BLE001 - a shape TF rejects is a failed conversion, not a crash
@@ -205,12 +212,6 @@ def _verify_into(h5_old, plan: Plan, h5_new, report: ConversionReport) -> None:
         else:
             row.status = "verified"
     report.verified = True
-
-
-def _read_block(h5, w, layer: str, cols: slice | None) -> np.ndarray:
-    if cols is None:
-        return read_array(h5, w, layer)
-    return read_array(h5, w, layer, cols) if len(w.shape) == 2 else read_array(h5, w, layer)[cols]
 
 
 def verify_files(old: str, new: str, settings: Settings) -> ConversionReport:

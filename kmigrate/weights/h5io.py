@@ -207,26 +207,50 @@ def _check_dataset(d, file_size: int, layer: str) -> None:
                        "an absurd dataset size", layer)
 
 
-# Weights larger than this are converted and verified a block of columns at a time (Dense kernels), so
-# memory stays near one block, not one dataset.
+# Weights larger than this are converted and verified a block of rows at a time (Dense kernels), so
+# memory stays near one block, not one dataset. A block of whole rows is one contiguous run in the file
+# (h5py stores datasets row-major), read and written by one call; blocks of columns would cost one small
+# read or write per row per block (millions for a VGG16 kernel: the system time of older versions).
 BLOCK_BYTES = 4 << 20
 
 
-def column_blocks(shape: tuple[int, ...], itemsize: int = 4) -> list[slice]:
-    """Column slices of a 2-D weight such that each block stays under BLOCK_BYTES (one block if small)."""
-    rows, cols = shape
-    per = max(1, BLOCK_BYTES // max(1, rows * itemsize))
-    return [slice(a, min(a + per, cols)) for a in range(0, cols, per)]
+def row_blocks(rows: int, row_bytes: int) -> list[slice]:
+    """Slices of `rows` units of `row_bytes` bytes each, each block under BLOCK_BYTES (at least one unit)."""
+    per = max(1, BLOCK_BYTES // max(1, row_bytes))
+    return [slice(a, min(a + per, rows)) for a in range(0, rows, per)]
 
 
-def read_array(h5, weight: K1Weight, layer: str, cols: slice | None = None) -> np.ndarray:
-    """Read one dataset (or a block of its columns); damage surfaces as BadInput naming the layer."""
+def read_array(h5, weight: K1Weight, layer: str, rows: slice | None = None, groups: int = 1) -> np.ndarray:
+    """Read one dataset, or a block of its rows; damage surfaces as BadInput naming the layer.
+
+    With `groups`, the weight's rows are `groups` equal runs (a Dense kernel after a Flatten: one run per
+    channel, or per position) and the same `rows` of every run are read in one call:
+    shape (groups, len(rows), columns)."""
     try:
-        if cols is not None:
-            return np.asarray(h5[weight.path][:, cols])
-        return np.asarray(h5[weight.path][()])
+        d = h5[weight.path]
+        if rows is None:
+            return np.asarray(d[()])
+        if groups == 1:
+            return np.asarray(d[rows])
+        return _read_runs(d, rows, groups)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise BadInput(f"weight {weight.name} cannot be read (truncated or damaged): {_short(e)}", layer) from None
+
+
+def _read_runs(d, rows: slice, groups: int) -> np.ndarray:
+    """Rows `rows` of each of `groups` runs of a 2-D dataset, as one strided HDF5 selection (one read)."""
+    import h5py
+
+    total, cols = d.shape
+    per = total // groups
+    lo, hi = rows.start, rows.stop
+    if per * groups != total or not 0 <= lo < hi <= per:
+        raise ValueError(f"rows {lo}:{hi} of {groups} runs do not fit a dataset of shape {d.shape}")
+    out = np.empty((groups, hi - lo, cols), dtype=d.dtype)
+    file_space = d.id.get_space()
+    file_space.select_hyperslab((lo, 0), (groups, 1), (per, cols), (hi - lo, cols))
+    d.id.read(h5py.h5s.create_simple(out.shape), file_space, out)
+    return out
 
 
 class Keras3Writer:
@@ -236,19 +260,20 @@ class Keras3Writer:
         import h5py
 
         self._f = h5py.File(path, "w")
+        self._path = path
         self._names: list[str] = []
 
     def add_layer(self, name: str, weights: list[tuple[str, Any]]) -> None:
-        """`weights`: (name, array) or (name, (shape, blocks)) where blocks yields (column slice, array)
-        for a 2-D weight written a block of columns at a time."""
+        """`weights`: (name, array) or (name, (shape, blocks)) where blocks yields (row slice, array)
+        for a 2-D weight written a block of whole rows (one contiguous write) at a time."""
         g = self._f.create_group(name)
         g.attrs["weight_names"] = np.array([w.encode("utf8") for w, _ in weights], dtype="S")
         for wname, arr in weights:
             if isinstance(arr, tuple):
                 shape, blocks = arr
                 ds = g.create_dataset(wname, shape=shape, dtype=np.float32)
-                for cols, block in blocks:
-                    ds[:, cols] = np.asarray(block, dtype=np.float32)
+                for rows, block in blocks:
+                    ds[rows] = np.asarray(block, dtype=np.float32)
             else:
                 g.create_dataset(wname, data=np.asarray(arr, dtype=np.float32))
         self._names.append(name)
@@ -263,6 +288,13 @@ class Keras3Writer:
         for k, v in (extra_attrs or {}).items():
             f.attrs[k] = np.bytes_(v)
         f.close()
+        # on disk before the caller renames it over the target: a crash right after the rename must not
+        # leave an empty or partial file under the user's name
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def abort(self) -> None:
         try:

@@ -65,3 +65,19 @@ def check_layer(p: LayerPlan, old: dict[str, np.ndarray], new: dict[str, np.ndar
     check = compare(p.old_name, want, got, tol)
     check.notes.extend(notes)
     return check
+
+
+def check_streamed(p: LayerPlan, read_old, read_new, new_shapes: dict[str, tuple], seed: int = 0,
+                   tol: Tolerance = TOLERANCE) -> LayerCheck:
+    """`check_layer` for a layer too big to hold: the family reads both files a block at a time."""
+    rng = np.random.default_rng(seed)
+
+    def old64(role, rows):
+        return np.asarray(read_old(role, rows), dtype=np.float64)
+
+    def new64(name, rows):
+        return np.asarray(read_new(name, rows), dtype=np.float64)
+    want, got, notes = p.family.check_streamed(p, old64, new64, new_shapes, rng)
+    check = compare(p.old_name, want, got, tol)
+    check.notes.extend(notes)
+    return check

@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kmigrate.weights.h5io import BadInput, K1Weight
+from kmigrate.weights.h5io import BadInput
 from kmigrate.weights.layer import Context, LayerPlan
 
 LAYOUTS = ("th", "tf")
 BACKENDS = ("theano", "tensorflow")
 
-# `read(weight, cols)` returns a stored array (or a block of its columns)
-Reader = Callable[[K1Weight, "slice | None"], np.ndarray]
+# `read(weight, rows, groups=1)` returns a stored array, or a block of its rows (h5io.read_array)
+Reader = Callable[..., np.ndarray]
 
 
 class Family:
@@ -81,9 +81,15 @@ class Family:
 
     # ------------------------------------------------------------------ the proof
 
-    def blocks(self, p: LayerPlan) -> list[slice | None]:
-        """Column blocks the proof runs on, one at a time (None: the whole layer at once)."""
-        return [None]
+    def streams(self, p: LayerPlan) -> bool:
+        """True when the layer is too big to hold: `write` yields blocks and the proof is `check_streamed`."""
+        return False
+
+    def check_streamed(self, p: LayerPlan, read_old: Callable, read_new: Callable,
+                       new_shapes: dict[str, tuple], rng: np.random.Generator):
+        """`check` for a streamed layer: `read_old(role, rows)` and `read_new(name, rows)` read a block of
+        rows (None: all) of an original or converted array."""
+        raise NotImplementedError(f"no streamed check for the {self.name} family")
 
     def check(self, p: LayerPlan, old: dict[str, np.ndarray], new: dict[str, np.ndarray],
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:

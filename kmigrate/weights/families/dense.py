@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kmigrate.weights.families.base import Family, check_layout, check_ndim, tensorflow
-from kmigrate.weights.h5io import BadInput, column_blocks
+from kmigrate.weights.h5io import BadInput, row_blocks
 from kmigrate.weights.layer import Context, LayerPlan
 
 
@@ -100,30 +100,80 @@ class Dense(Family):
     def convert(self, p, arrays):
         return [("kernel", self._kernel(p, arrays["W"]))] + ([("bias", arrays["b"])] if "b" in arrays else [])
 
-    def write(self, p, read, progress=None):
-        """A big kernel is read, permuted and written a block of columns at a time: its rows move, its
-        columns do not, so memory stays near one block."""
+    def runs(self, p: LayerPlan) -> tuple[int, int]:
+        """(runs, rows per run) of the kernel as the row permutation sees it: a block of output rows takes
+        the same rows of every run. th source (c, s...) -> tf: one run per channel, a block is a range of
+        positions; tf source (s..., c) -> th: one run per position, a block is a range of channels."""
+        rows = p.weights[0].shape[0]
+        if "permute" not in p.facts:
+            return 1, rows
+        feature_shape, source, _ = p.facts["permute"]
+        groups = feature_shape[0] if source == "th" else int(np.prod(feature_shape[:-1]))
+        return groups, rows // groups
+
+    def streams(self, p: LayerPlan) -> bool:
+        """A kernel over BLOCK_BYTES is written and verified a block of rows at a time."""
         w = p.weights[0]
-        if len(column_blocks(w.shape)) == 1:
+        return len(w.shape) == 2 and len(row_blocks(w.shape[0], w.shape[1] * 4)) > 1
+
+    def write(self, p, read, progress=None):
+        """A big kernel is read, permuted and written a block of whole rows at a time (each block one
+        contiguous write), so memory stays near one block."""
+        w = p.weights[0]
+        if not self.streams(p):
             return super().write(p, read, progress)
+        groups, per = self.runs(p)
+        units = w.shape[1]
+        source = p.facts["permute"][1] if "permute" in p.facts else None
+        target = p.facts["permute"][2] if "permute" in p.facts else None
 
         def blocks():
-            for cols in column_blocks(w.shape):
-                block = read(w, cols)
+            for part in row_blocks(per, groups * units * 4):
+                block = read(w, part, groups)
                 if progress:
                     progress(block.nbytes)
+                n = part.stop - part.start
+                if source is None:
+                    yield part, block
+                    continue
+                # the block is itself a Dense after a Flatten of a (runs, n) feature map in the source
+                # ordering (th: channels x positions, tf: positions x channels), so the one permutation
+                # of this family applies to it
+                shape = (groups, n)
                 try:
-                    yield cols, self._kernel(p, block)
+                    out = dense_after_flatten(block.reshape(groups * n, units), shape, source, target)
                 except ValueError as e:
                     raise BadInput(str(e), p.old_name) from None
+                yield slice(part.start * groups, part.stop * groups), out
         out = [("kernel", (w.shape, blocks()))]
         if "b" in p.roles:
             b = read(p.weights[p.roles.index("b")], None)
             out.append(("bias", b))
         return out
 
-    def blocks(self, p: LayerPlan) -> list[slice | None]:
-        return column_blocks(p.weights[0].shape)
+    def check_streamed(self, p, read_old, read_new, new_shapes, rng):
+        """The proof of `check` for a kernel too big to hold: x @ W is the sum over row blocks of
+        x[:, block] @ W[block], so Keras 1's product (the original file, in its own row order) and
+        TensorFlow's (the converted file, in its row order) are each summed over their own contiguous
+        blocks; the two files share no selection, and every weight meets a random input."""
+        tf = tensorflow()
+        rows, units = p.weights[0].shape
+        if new_shapes.get("kernel") != (rows, units):
+            raise ValueError(f"converted kernel has shape {new_shapes.get('kernel')}, Keras 1's {(rows, units)}")
+        permute = p.facts.get("permute")
+        x = rng.standard_normal((2,) + (tuple(permute[0]) if permute else (rows,)))
+        xt = x
+        if permute:
+            xt = np.moveaxis(x, 1, -1) if permute[1] == "th" else np.moveaxis(x, -1, 1)
+        x, xt = x.reshape(2, -1), np.ascontiguousarray(xt).reshape(2, -1)
+        want, got = np.zeros((2, units)), np.zeros((2, units))
+        for part in row_blocks(rows, units * 4):
+            want += reference(x[:, part], read_old("W", part), None)
+            got += tf.matmul(xt[:, part], read_new("kernel", part)).numpy()
+        if "b" in p.roles:
+            want += read_old("b", None)
+            got += read_new("bias", None)
+        return want, got, []
 
     def check(self, p, old, new, rng):
         W = old["W"]
