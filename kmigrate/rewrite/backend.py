@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import ParentNodeProvider
 
 from kmigrate.diagnostics import Severity
 from kmigrate.rewrite.literals import literal_of
@@ -58,13 +57,13 @@ class BackendCalls:
     def _compared_or_mapped(self, node: cst.Call) -> bool:
         """The getter's result is compared with literals right here (those get mapped), or is the
         `dim_ordering=` of a layer call that is rewritten (its rule maps it)."""
-        parent = self.get_metadata(ParentNodeProvider, node, None)
+        parent = self.parent(node)
         if isinstance(parent, cst.Comparison) and parent.left is node:
             return not self.skipped_by_comment(parent)
         if isinstance(parent, cst.ComparisonTarget):
             return not self.skipped_by_comment(parent)
         if isinstance(parent, cst.Arg) and parent.keyword is not None and parent.keyword.value == "dim_ordering":
-            call = self.get_metadata(ParentNodeProvider, parent, None)
+            call = self.parent(parent)
             return call in self.plans.calls
         return False
 

@@ -8,8 +8,6 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import (
     ImportAssignment,
-    ParentNodeProvider,
-    QualifiedNameProvider,
     ScopeProvider,
 )
 
@@ -73,7 +71,7 @@ class LayerCalls:
             if not keywords & k1:
                 return
             rule = shared
-        sources = self.get_metadata(QualifiedNameProvider, node.func, set())
+        sources = self.qnames(node.func)
         if any(q.name.startswith(".") for q in sources):
             where = "comes from a relative import, not from Keras"
         elif not sources and self._unbound(node.func):
@@ -99,7 +97,7 @@ class LayerCalls:
         rule = self.methods.get(node.func.attr.value)
         if rule is None:
             return None
-        sources = self.get_metadata(QualifiedNameProvider, node.func.value, set())
+        sources = self.qnames(node.func.value)
         if any(q.source.name == "IMPORT" and q.name.split(".")[0] != "keras" for q in sources):
             return None  # `np.save_weights`, `sklearn_module.fit`: not a Keras model
         return rule, node.func.attr.value
@@ -147,11 +145,11 @@ class LayerCalls:
         bindings = list(scope[name.value]) if scope is not None else []
         if len(bindings) != 1 or not isinstance(getattr(bindings[0], "node", None), cst.Name):
             return None
-        target = self.get_metadata(ParentNodeProvider, bindings[0].node, None)
-        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
-        if isinstance(target, cst.AssignTarget) and isinstance(assign, cst.Assign) and len(assign.targets) == 1:
-            return assign.value
-        return None
+        if self._assigns is None:  # the binding may come later in the file: index every `name = value`
+            self._assigns = {}
+            _index_assigns(self.wrapper.module, self._assigns)
+        assign = self._assigns.get(bindings[0].node)
+        return assign.value if assign is not None else None
 
     # -- layer calls -----------------------------------------------------------------------------
     def plan_layer(self, node: cst.Call, rule: Rule, spelling: str, force: bool = False) -> LayerPlan | None:
@@ -220,14 +218,14 @@ class LayerCalls:
 
     def form(self, node: cst.Call) -> tuple[str | None, cst.CSTNode | None]:
         """Where extra layers could go: `Layer(...)(x)` or a `model.add(Layer(...))` statement."""
-        parent = self.get_metadata(ParentNodeProvider, node, None)
+        parent = self.parent(node)
         if isinstance(parent, cst.Call) and parent.func is node and len(parent.args) == 1 \
                 and parent.args[0].keyword is None and not parent.args[0].star:
             return "functional", parent
         if isinstance(parent, cst.Arg) and parent.keyword is None and not parent.star:
-            add = self.get_metadata(ParentNodeProvider, parent, None)
-            expr = self.get_metadata(ParentNodeProvider, add, None) if add is not None else None
-            line = self.get_metadata(ParentNodeProvider, expr, None) if expr is not None else None
+            add = self.parent(parent)
+            expr = self.parent(add) if add is not None else None
+            line = self.parent(expr) if expr is not None else None
             if isinstance(add, cst.Call) and isinstance(add.func, cst.Attribute) and add.func.attr.value == "add" \
                     and len(add.args) == 1 and isinstance(expr, cst.Expr) \
                     and isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
@@ -249,3 +247,19 @@ class LayerCalls:
                     del self.plans.diagnostics[said:]
                 else:
                     self.keep_plan(node, plan)
+
+
+_CONTAINERS = (cst.BaseCompoundStatement, cst.BaseSuite, cst.Else, cst.ExceptHandler, cst.ExceptStarHandler,
+               cst.Finally, cst.MatchCase)
+
+
+def _index_assigns(node: cst.CSTNode, out: dict) -> None:
+    """Single-target `name = value` statements by their target Name node, visiting statements only."""
+    for child in node.children:
+        if isinstance(child, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            for small in child.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                        and isinstance(small.targets[0].target, cst.Name):
+                    out[small.targets[0].target] = small
+        elif isinstance(child, _CONTAINERS):
+            _index_assigns(child, out)

@@ -13,9 +13,6 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import (
     MetadataWrapper,
-    ParentNodeProvider,
-    PositionProvider,
-    QualifiedNameProvider,
     ScopeProvider,
 )
 
@@ -25,13 +22,13 @@ from kmigrate.rewrite.backend import BackendCalls
 from kmigrate.rewrite.calls import LayerCalls
 from kmigrate.rewrite.imports import ImportCollector
 from kmigrate.rewrite.names import NameResolution
-from kmigrate.rewrite.plans import ModulePlans
+from kmigrate.rewrite.plans import SKIP_MARKER, ModulePlans
 from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Options, Rule
 
 
 class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider, ScopeProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = (ScopeProvider,)  # the others are computed where asked (names.py)
 
     def __init__(self, ruleset: RuleSet, options: Options, path: str, lines: list[str]) -> None:
         super().__init__()
@@ -60,6 +57,11 @@ class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.C
         self.deferred: list[tuple[cst.Call, Rule, str]] = []
         self.comparisons: list[cst.Comparison] = []
         self.imports: list[cst.ImportFrom] = []
+        self.wrapper: MetadataWrapper | None = None
+        self.parents: dict[cst.CSTNode, cst.CSTNode | None] = {}
+        self._stack: list[cst.CSTNode] = []
+        self._positions = self._all_parents = self._assigns = None
+        self.any_skip_marker = any(SKIP_MARKER in line for line in lines)
 
     def leave_Module(self, original_node: cst.Module) -> None:
         """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
@@ -74,12 +76,19 @@ def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path:
     """Rewrite a parsed module; returns the new module and the diagnostics (positions in the input)."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     collector = Collector(ruleset, options, path, text.splitlines())
+    collector.wrapper = wrapper
     wrapper.visit(collector)
     plans = collector.plans
     if plans.empty:
         return module, plans.diagnostics  # nothing to change: skip the transform pass
     new = wrapper.module.visit(Applier(plans, ruleset, options))
     return new, plans.diagnostics
+
+
+# libcst's tree and scope metadata take about 0.7 GB per MB of source: a larger file that needs the
+# engine is refused (with a one-line error) rather than risk exhausting memory. Files that need nothing
+# never reach libcst and have no limit.
+MAX_ENGINE_CHARS = 1_000_000
 
 
 def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-") -> tuple[str, list[Diagnostic]]:
@@ -96,6 +105,11 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-")
         tree = None  # libcst decides, and reports the error in its own words
     if tree is not None and needs_nothing(tree, text, ruleset, options):
         return text, []
+    if len(text) > MAX_ENGINE_CHARS:
+        from kmigrate.rewrite.files import SourceError
+
+        raise SourceError(f"too large to rewrite: {len(text):,} characters, over the limit of {MAX_ENGINE_CHARS:,} "
+                          "(libcst would need about 0.7 GB per MB); split the file, or rewrite its parts")
     module, respaced = parse_module(text)
     new, diags = rewrite_module(module, ruleset, options, path, text)
     if respaced:

@@ -9,7 +9,6 @@ from libcst.metadata import (
     ImportAssignment,
     ParentNodeProvider,
     PositionProvider,
-    QualifiedNameProvider,
     ScopeProvider,
 )
 
@@ -22,19 +21,53 @@ from kmigrate.spec.model import Rule
 class NameResolution:
     """What a name or attribute means where it stands (mixed into the Collector)."""
 
+    # -- metadata --------------------------------------------------------------------------------
+    # libcst's QualifiedNameProvider, PositionProvider and ParentNodeProvider each walk the whole tree
+    # up front; the collector needs them for a few nodes, so they are computed where asked.
+    def qnames(self, node: cst.CSTNode):
+        """QualifiedNameProvider's answer for this node, computed for it alone."""
+        scope = self.get_metadata(ScopeProvider, node, None)
+        return scope.get_qualified_names_for(node) if scope else set()
+
+    def position(self, node: cst.CSTNode):
+        """PositionProvider's answer: the positions are computed once, when first asked (a diagnostic)."""
+        if self._positions is None:
+            self._positions = self.wrapper.resolve(PositionProvider)
+        return self._positions[node]
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The node's parent, as recorded on the way down; a node not visited yet asks libcst."""
+        found = self.parents.get(node)
+        if found is None and node not in self.parents:
+            if self._all_parents is None:
+                self._all_parents = self.wrapper.resolve(ParentNodeProvider)
+            return self._all_parents.get(node)
+        return found
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.parents[node] = self._stack[-1] if self._stack else None
+        self._stack.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        self._stack.pop()
+
     # -- helpers ---------------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: Severity, rule: str, message: str) -> None:
-        pos = self.get_metadata(PositionProvider, node)
+        pos = self.position(node)
         self.plans.diagnostics.append(
             Diagnostic(severity, rule, message, pos.start.line, pos.start.column + 1, self.path))
 
     def skipped_by_comment(self, node: cst.CSTNode) -> bool:
-        pos = self.get_metadata(PositionProvider, node)
+        if not self.any_skip_marker:
+            return False
+        pos = self.position(node)
         return any(SKIP_MARKER in self.lines[i - 1] for i in range(pos.start.line, pos.end.line + 1)
                    if 0 < i <= len(self.lines))
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
-        names = {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+        names = {q.name for q in self.qnames(node)}
         if not names and isinstance(node, cst.Name) and self.star_modules:
             if self._unbound(node):
                 names = {f"{self.star_modules[0]}.{node.value}"}
@@ -129,7 +162,7 @@ class NameResolution:
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """`keras.layers.convolutional.X` through any alias: drop the module segment Keras 3 lacks."""
-        parent = self.get_metadata(ParentNodeProvider, node, None)
+        parent = self.parent(node)
         if not (isinstance(parent, cst.Attribute) and parent.value is node) \
                 and not isinstance(parent, (cst.ImportFrom, cst.ImportAlias)):
             qname = self.qualified(node)
