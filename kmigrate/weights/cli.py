@@ -22,8 +22,9 @@ def _fail(file: str, layer: str | None, message: str) -> None:
     sys.exit(2)
 
 
-def _settings(layout, backend, to, config_path):
+def _settings(layout, backend, to, config_path, template_path=None, classes=()):
     from kmigrate.weights.h5io import BadInput
+    from kmigrate.weights.infer import read_template
     from kmigrate.weights.plan import Settings
 
     model_config = None
@@ -35,10 +36,26 @@ def _settings(layout, backend, to, config_path):
             raise BadInput(f"--config {config_path}: not a readable JSON model config ({e})") from None
         if not isinstance(model_config, dict) or "class_name" not in model_config:
             raise BadInput(f"--config {config_path}: not a Keras model config (no class_name)")
-    return Settings(layout=layout, backend=backend, to=to, model_config=model_config)
+    answers = {}
+    for item in classes:
+        name, sep, cls = item.partition("=")
+        if not sep or not name or not cls:
+            raise BadInput(f"--class {item}: expected LAYER=CLASS (a Keras 1 class, e.g. fc1=Dense)")
+        answers[name] = cls
+    if template_path and config_path:
+        raise BadInput("--template and --config both describe the model: pass one")
+    template = read_template(template_path) if template_path else None
+    return Settings(layout=layout, backend=backend, to=to, model_config=model_config, template=template,
+                    classes=answers)
 
 
 def _common(f):
+    f = click.option("--class", "classes", multiple=True, metavar="LAYER=CLASS",
+                     help="the Keras 1 class of a layer of a weights-only file, where its arrays fit two "
+                          "(e.g. emb=Embedding); repeatable")(f)
+    f = click.option("--template", "template_path", type=click.Path(dir_okay=False),
+                     help="the migrated Keras 3 model (NEW_MODEL.keras or its model.to_json()), read as data: "
+                          "layer classes for a weights-only file, matched by order of the layers with weights")(f)
     f = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help="Keras 1 model JSON (model.to_json()) for weights-only files")(f)
     f = click.option("--to", type=TO, default=None,
@@ -104,7 +121,7 @@ def _want_verify(verify: bool | None) -> bool:
 @click.option("--verify/--no-verify", default=None,
               help="prove every layer numerically (default: on when TensorFlow is installed)")
 @click.option("--force", is_flag=True, help="replace DST if it exists")
-def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> None:
+def convert_cmd(src, dst, layout, backend, to, config_path, template_path, classes, verify, force) -> None:
     """Convert SRC (Keras 1 save_weights or save file) to DST for Keras 3 `model.load_weights(DST)`."""
     import os
 
@@ -113,7 +130,7 @@ def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> No
 
     do_verify = _want_verify(verify)
     try:
-        settings = _settings(layout, backend, to, config_path)
+        settings = _settings(layout, backend, to, config_path, template_path, classes)
         size = os.path.getsize(src) if os.path.isfile(src) else 0
         if size > PROGRESS_BYTES:
             with click.progressbar(length=size, label="converting", file=sys.stderr) as bar:
@@ -130,7 +147,9 @@ def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> No
     click.echo(f"wrote {dst}" + (" (every layer verified)" if report.verified else " (not verified)"))
     layers = [q for p in report.plan.weighted for q in [p, *p.facts.get("wrapped", [])]]
     flipped = sorted({q.backend for q in layers if q.family.flips and q.backend})
-    if flipped:
+    if flipped and report.plan.settings.backend != settings.backend:
+        click.echo(f"note: the kernels follow the backend the Keras 2 file records ({flipped[0]})")
+    elif flipped:
         who = {"theano": "Theano", "tensorflow": "TensorFlow"}[flipped[0]]
         click.echo(f"note: verified on the assumption that {who} trained the model "
                    "(--backend; a Keras 1 file does not record it); a prediction on a known input is the "
@@ -143,14 +162,14 @@ def convert_cmd(src, dst, layout, backend, to, config_path, verify, force) -> No
 @click.argument("old", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
 @_common
-def verify_cmd(old, new, layout, backend, to, config_path) -> None:
+def verify_cmd(old, new, layout, backend, to, config_path, template_path, classes) -> None:
     """Re-run the per-layer numerical proof of NEW against the Keras 1 original OLD."""
     from kmigrate.weights.convert import verify_files
     from kmigrate.weights.h5io import BadInput
 
     _want_verify(True)
     try:
-        report = verify_files(old, new, _settings(layout, backend, to, config_path))
+        report = verify_files(old, new, _settings(layout, backend, to, config_path, template_path, classes))
     except BadInput as e:
         _fail(e.path or old, e.layer, str(e))
         return
@@ -164,13 +183,14 @@ def verify_cmd(old, new, layout, backend, to, config_path) -> None:
 @weights.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_common
-def inspect_cmd(file, layout, backend, to, config_path) -> None:
+def inspect_cmd(file, layout, backend, to, config_path, template_path, classes) -> None:
     """Print the layers, Keras 1 and Keras 2 configs, weights, detected layout and what is still unknown."""
     from kmigrate.weights.convert import inspect_file
     from kmigrate.weights.h5io import BadInput
 
     try:
-        k1, plan, open_question = inspect_file(file, _settings(layout, backend, to, config_path))
+        k1, plan, open_question = inspect_file(file, _settings(layout, backend, to, config_path, template_path,
+                                                                 classes))
     except BadInput as e:
         _fail(e.path or file, e.layer, str(e))
         return

@@ -28,6 +28,10 @@ class ConvertedConfig:
     after: list = field(default_factory=list)
 
 
+class UnknownKeys(Refuse):
+    """The config has keys the Keras 1 class never had (a fork of Keras wrote it)."""
+
+
 def _tupled(v: Any) -> Any:
     if isinstance(v, list):
         return tuple(_tupled(x) for x in v)
@@ -53,7 +57,8 @@ def convert_layer_config(
         raise Refuse(f"no rule knows the Keras 1 layer class `{class_name}`")
     unknown = [k for k in config if k not in rule.all_params]
     if unknown:
-        raise Refuse(f"`{class_name}` config has keys Keras 1 did not define: {', '.join(unknown)}")
+        raise UnknownKeys(f"`{class_name}` config has keys no Keras 1 release defined (a fork of Keras?): "
+                          f"{', '.join(unknown)}")
     args = [Arg(k, Value(lit=_tupled(v)), k) for k, v in config.items()]
     work = Work(rule=rule, spelling=class_name, args=args, options=options or Options(),
                 context=dict(context or {}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -94,7 +94,7 @@ def _rows(plan: Plan) -> list[LayerRow]:
 def inspect_file(path: str, settings: Settings | None = None) -> tuple[K1File, Plan | None, str | None]:
     """Describe a Keras 1 file; the plan is None (with the reason) when a question stays open."""
     settings = settings or Settings()
-    settings = Settings(settings.layout, settings.backend, settings.to, settings.model_config, lenient=True)
+    settings = replace(settings, lenient=True)
     with open_input(path) as h5:
         k1 = read_keras1(h5)
     try:
@@ -220,8 +220,8 @@ def verify_files(old: str, new: str, settings: Settings) -> ConversionReport:
         if MARKER in h5n.attrs:
             recorded: dict[str, Any] = json.loads(bytes(h5n.attrs[MARKER]).decode("utf8")) \
                 if isinstance(h5n.attrs[MARKER], (bytes, np.bytes_)) else json.loads(h5n.attrs[MARKER])
-            settings = Settings(settings.layout or recorded.get("layout"), settings.backend or recorded.get("backend"),
-                                settings.to or recorded.get("to"), settings.model_config)
+            settings = replace(settings, layout=settings.layout or recorded.get("layout"),
+                               backend=settings.backend or recorded.get("backend"), to=settings.to or recorded.get("to"))
         if "layer_names" not in h5n.attrs:
             raise BadInput("not a converted weights file (no layer_names)", path=new)
     with open_input(old) as h5o:

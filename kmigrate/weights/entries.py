@@ -14,6 +14,9 @@ class Entry:
     class_name: str
     config: dict[str, Any]
     inbound: list[str] | None  # None: sequential predecessor
+    # the layer's Keras 2/3 class and config when a file or template gave them (the Keras 1 class and
+    # config above are then their Keras 1 view): used as they are, not derived through the rules
+    keras2: tuple[str, dict[str, Any]] | None = None
 
 
 def entries(model_config: dict[str, Any]) -> list[Entry]:

@@ -34,6 +34,8 @@ class K1Weight:
     path: str  # absolute path of the dataset
     shape: tuple[int, ...]
     dtype: str
+    # Keras 2 files: the stored array -> the array Keras 1 would have stored (set by kmigrate.weights.keras2)
+    adapt: Any = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class K1File:
     keras_version: str | None
     dropped: list[str] = field(default_factory=list)  # groups / attributes not carried over
     saved_on_tensorflow: bool = False  # ':0' suffixes: a hint about the saving backend only
+    keras2: bool = False  # written by Keras 2.x (`layer/kernel` names); read as Keras 1 by kmigrate.weights.keras2
+    backend: str | None = None  # the `backend` attribute Keras 2 recorded (Keras 1 never wrote one)
 
     @property
     def weighted(self) -> list[K1Layer]:
@@ -147,13 +151,17 @@ def _read_keras1(h5, h5py) -> K1File:
             raise BadInput("`model_weights` is not a group")
     if "kmigrate" in attrs or "kmigrate" in root.attrs:
         raise BadInput("already converted by kmigrate (Keras 2/3 layout); convert the Keras 1 original")
+    keras2 = False
     for where, a in (("/", attrs), (root.name, root.attrs)):
         if "keras_version" in a and not _text(a["keras_version"]).startswith("1"):
-            raise BadInput(f"already a Keras {_text(a['keras_version'])} file (keras_version on {where}); "
-                           "only Keras 1 files are converted")
-    if "backend" in root.attrs:
-        raise BadInput("the weights group records a `backend`, which Keras 1 never wrote: "
-                       "this looks like a Keras 2 file already")
+            version = _text(a["keras_version"])
+            if not version.startswith("2"):
+                raise BadInput(f"already a Keras {version} file (keras_version on {where}): Keras 3 loads it "
+                               "as it is; only Keras 1 and 2 files are converted")
+            keras2 = True
+    # Keras 2 wrote `backend` on the weights group; Keras 1 never did
+    keras2 = keras2 or "backend" in root.attrs
+    backend = _text(root.attrs["backend"] if "backend" in root.attrs else attrs.get("backend", "")) or None
     raw_names = _chunked(root.attrs, "layer_names")
     if raw_names is None:
         raise BadInput("not a Keras weights file (no `layer_names` attribute)")
@@ -183,8 +191,9 @@ def _read_keras1(h5, h5py) -> K1File:
         wnames = _names(raw) if raw is not None else []
         weights = []
         for wn in wnames:
-            if "/" in wn:
-                raise BadInput(f"weight name {wn!r} is nested (Keras 2 style): already converted?", lname)
+            if "/" in wn and not keras2:
+                raise BadInput(f"weight name {wn!r} is nested (Keras 2 style) but the file records no Keras 2 "
+                               "version or backend", lname)
             if wn not in g or not isinstance(g.get(wn), h5py.Dataset):
                 raise BadInput(f"weight {wn!r} is listed but has no dataset", lname)
             d = g[wn]
@@ -192,7 +201,8 @@ def _read_keras1(h5, h5py) -> K1File:
             saved_tf = saved_tf or wn.endswith(":0")
             weights.append(K1Weight(wn, d.name, tuple(int(s) for s in d.shape), d.dtype.str))
         layers[lname] = K1Layer(lname, weights)
-    return K1File(h5.filename, root.name, layer_names, layers, model_config, keras_version, dropped, saved_tf)
+    return K1File(h5.filename, root.name, layer_names, layers, model_config, keras_version, dropped, saved_tf,
+                  keras2, backend if keras2 else None)
 
 
 def _check_dataset(d, file_size: int, layer: str) -> None:
@@ -227,6 +237,8 @@ def read_array(h5, weight: K1Weight, layer: str, rows: slice | None = None, grou
     channel, or per position) and the same `rows` of every run are read in one call:
     shape (groups, len(rows), columns)."""
     try:
+        if weight.adapt is not None:  # a Keras 2 array (never read in blocks): whole, in Keras 1's layout
+            return weight.adapt(np.asarray(h5[weight.path][()]))
         d = h5[weight.path]
         if rows is None:
             return np.asarray(d[()])

@@ -19,6 +19,8 @@ class Settings:
     backend: str | None = None  # 'theano' | 'tensorflow'
     to: str | None = None  # 'channels_first' | 'channels_last' (None: keep each layer's ordering)
     model_config: dict[str, Any] | None = None  # Keras 1 model JSON for weights-only files
+    template: list[dict[str, Any]] | None = None  # the migrated model's weighted layers (--template), as data
+    classes: dict[str, str] = field(default_factory=dict)  # --class LAYER=CLASS: the user's answers
     lenient: bool = False  # inspect: record open questions instead of stopping at the first
 
 
@@ -48,6 +50,7 @@ class LayerPlan:
     unknown: list[str] = field(default_factory=list)  # questions the file leaves open (inspect)
     refused: str | None = None  # why the config was not converted
     full_padding: bool = False  # Keras 1 border_mode='full': converted as 'valid' after explicit padding
+    fork: bool = False  # the config has keys no Keras release had: refused whatever the family
 
     @property
     def transform(self) -> str:

@@ -16,11 +16,13 @@ from kmigrate.spec.loader import default_ruleset
 from kmigrate.spec.model import Options
 from kmigrate.spec.pipeline import Refuse
 from kmigrate.weights import families
-from kmigrate.weights.config import convert_layer_config
-from kmigrate.weights.entries import Entry, entries
+from kmigrate.weights.config import UnknownKeys, convert_layer_config
+from kmigrate.weights.entries import entries
+from kmigrate.weights.infer import inferred_entries, template_entries
+from kmigrate.weights.keras2 import as_keras1
 from kmigrate.weights.h5io import BadInput, K1File
 from kmigrate.weights.layer import Context, LayerPlan, Settings
-from kmigrate.weights.naming import Keras3Names, class_from_name
+from kmigrate.weights.naming import Keras3Names
 from kmigrate.weights.shapes import output_shape, tuple_of
 
 __all__ = ["DATA_FORMAT", "LAYOUT_OF", "LayerPlan", "Plan", "Settings", "make_plan"]
@@ -49,16 +51,22 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
     if config is not None and "class_name" not in config and "config" in config:
         config = config["config"]
     notes: list[str] = []
-    if config is not None:
+    if k1.keras2:
+        k1, layer_entries, settings, more = as_keras1(k1, config, settings)
+        notes.extend(more)
+    elif config is not None:
         layer_entries = entries(config)
+    elif settings.template is not None:
+        layer_entries, more = template_entries(k1, settings.template, settings.to is None)
+        notes.extend(more)
+    else:
+        layer_entries, more = inferred_entries(k1, settings)
+        notes.extend(more)
+    if config is not None:
         names = {e.name for e in layer_entries}
         missing = [n for n in k1.layer_names if n and n not in names]
         if missing:
             raise BadInput(f"the file has layers the model config lacks: {', '.join(missing[:5])}")
-    else:
-        layer_entries = [Entry(n, class_from_name(n) or "", {}, None) for n in k1.layer_names]
-        notes.append("no model config: layer classes come from Keras 1 default names, so strides, padding "
-                     "and input sizes are unknown (verification uses stride 1, 'valid', small inputs)")
     layout_votes = [e.config.get("dim_ordering") for e in layer_entries
                     if e.config.get("dim_ordering") in ("th", "tf")]
     model_layout = None
@@ -69,11 +77,12 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
     elif settings.layout:
         model_layout = settings.layout
     options = Options(default_dim_ordering=model_layout, backend=settings.backend)
-    ctx = Context(settings, config is not None, model_layout, [], {})
+    has_config = config is not None or settings.template is not None
+    ctx = Context(settings, has_config, model_layout, [], {})
     names3 = Keras3Names()
     prev: LayerPlan | None = None
     for e in layer_entries:
-        p = _layer(e, k1, prev, ctx.by_name, options, model_layout, config is not None)
+        p = _layer(e, k1, prev, ctx.by_name, options, model_layout, has_config)
         p.new_name = names3.name(e.name, p.keras1_class, p.target_class)
         if p.weights:
             plan_weights(p, ctx)
@@ -89,7 +98,7 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
                      "every convolution, pooling, padding, cropping and upsampling layer, BatchNormalization "
                      f"axis={'-1' if settings.to == 'channels_last' else '1'}, concatenate/merge axes, "
                      "Reshape/Permute targets, and transposed input arrays")
-    return Plan(plans, model_layout, settings, notes + ["dropped " + d for d in k1.dropped], config is not None)
+    return Plan(plans, model_layout, settings, notes + ["dropped " + d for d in k1.dropped], has_config)
 
 
 def _layer(e: Entry, k1: K1File, prev: LayerPlan | None, by_name: dict[str, LayerPlan], options: Options,
@@ -115,6 +124,10 @@ def _layer(e: Entry, k1: K1File, prev: LayerPlan | None, by_name: dict[str, Laye
     if k1class == "Lambda":
         p.refused = ("Lambda layer: its function is stored as marshalled bytecode; reported, never "
                      "executed; write it again in the migrated code")
+    elif e.keras2 is not None and e.keras2[0]:  # a Keras 2 file or a template: the Keras 2 config is known
+        p.target_class, p.keras2_config = e.keras2
+        if isinstance(p.keras2_config.get("layer"), dict):  # a wrapper: its inner layer's config too
+            p.facts["keras2_inner"] = p.keras2_config["layer"]
     elif k1class and k1class != "InputLayer" and rule is None:
         p.refused = f"custom or unsupported layer class `{k1class}`: reported, not converted"
     elif k1class and has_config:
@@ -129,7 +142,9 @@ def _layer(e: Entry, k1: K1File, prev: LayerPlan | None, by_name: dict[str, Laye
             p.notes.extend(f"{sev.value}: {msg}" for sev, msg in conv.notes)
         except Refuse as r:
             family = families.for_class(k1class)
-            if e.config.get("border_mode") == "full" and family is not None and family.flips:
+            if isinstance(r, UnknownKeys):  # a fork's layer: no Keras release computes what it did
+                p.refused, p.fork = f"config not converted: {r}", True
+            elif e.config.get("border_mode") == "full" and family is not None and family.flips:
                 _convert_full(p, e.config, options, ctx)
             else:
                 p.refused = f"config not converted: {r}"
@@ -151,7 +166,7 @@ def plan_weights(p: LayerPlan, ctx: Context) -> None:
         what = f"class `{p.keras1_class}`" if p.keras1_class else "an unknown class (not a Keras 1 default name)"
         hint = "" if ctx.has_config else "; pass --config with the Keras 1 model JSON"
         raise BadInput(f"has weights but {what} is not a convertible layer{hint}", p.old_name)
-    if p.refused and not family.config_optional:
+    if p.refused and (p.fork or not family.config_optional):
         raise BadInput(p.refused, p.old_name)
     if p.refused:
         p.notes.append(f"warning: {p.refused}; the weights convert all the same")

@@ -207,16 +207,46 @@ def _not_keras(tmp_path):
     return p
 
 
-def _keras2(tmp_path):
+def _keras3(tmp_path):
     p = tmp_path / "in.h5"
     with h5py.File(p, "w") as f:
         f.attrs["layer_names"] = np.array([b"conv2d_1"])
-        f.attrs["keras_version"] = b"2.2.4"
+        f.attrs["keras_version"] = b"3.1.0"
         f.attrs["backend"] = b"tensorflow"
         g = f.create_group("conv2d_1")
         g.attrs["weight_names"] = np.array([b"conv2d_1/kernel:0"])
         g.create_dataset("conv2d_1/kernel:0", data=np.zeros((3, 3, 2, 4), np.float32))
     return p
+
+
+def _nested_unversioned(tmp_path):
+    p = _keras3(tmp_path)
+    with h5py.File(p, "r+") as f:
+        del f.attrs["keras_version"], f.attrs["backend"]
+    return p
+
+
+def _forked(tmp_path, real, cls, key, value):
+    """A real Keras 1.2.2 model file whose `cls` config carries a key no Keras release had (a fork's)."""
+    from pathlib import Path
+
+    p = tmp_path / "in.h5"
+    p.write_bytes((Path(__file__).parent / "keras1_real" / real).read_bytes())
+    with h5py.File(p, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]:
+            if layer["class_name"] == cls:
+                layer["config"][key] = value
+        f.attrs["model_config"] = np.bytes_(json.dumps(cfg).encode())
+    return p
+
+
+def _fork_conv(tmp_path):
+    return _forked(tmp_path, "prelu_th_model.h5", "Convolution2D", "nb_group", 2)
+
+
+def _fork_batchnorm(tmp_path):  # its arrays convert without a config, but a fork's layer is not Keras's
+    return _forked(tmp_path, "bn_mode2_model.h5", "BatchNormalization", "renorm", True)
 
 
 def _converted(tmp_path):
@@ -267,7 +297,12 @@ BAD = [
     (_not_hdf5, None, "not an HDF5 file"),
     (_truncated, None, "truncated or damaged"),
     (_not_keras, None, "not a Keras weights file (no `layer_names` attribute)"),
-    (_keras2, None, "already a Keras 2.2.4 file"),
+    (_keras3, None, "already a Keras 3.1.0 file (keras_version on /): Keras 3 loads it as it is"),
+    (_nested_unversioned, "conv2d_1", "is nested (Keras 2 style) but the file records no Keras 2 version"),
+    (_fork_conv, "convolution2d_1", "`Convolution2D` config has keys no Keras 1 release defined (a fork of Keras?): "
+                                    "nb_group"),
+    (_fork_batchnorm, "batchnormalization_1", "`BatchNormalization` config has keys no Keras 1 release defined "
+                                              "(a fork of Keras?): renorm"),
     (_converted, None, "already converted by kmigrate"),
     (_shape_mismatch, "convolution2d_1", "bias shape (5,) does not match filters=3"),
     (_soft_link, None, "soft link at /model_weights/alias"),

@@ -22,7 +22,8 @@ def _inner_class(p: LayerPlan, names: list[str]) -> tuple[str | None, dict | Non
 
     layer = (p.keras1_config or {}).get("layer")
     if isinstance(layer, dict) and layer.get("class_name"):
-        return layer["class_name"], dict(layer.get("config") or {})
+        config = layer.get("config", {})  # None: the class was inferred from the arrays, no config known
+        return layer["class_name"], (dict(config or {}) if config is not None else None)
     for n in names:  # `dense_3_W` / `forward_lstm_5_W_i`: the layer name before the role suffix
         stem = n.split(":")[0]
         for prefix in ("forward_", "backward_"):
@@ -49,7 +50,10 @@ def _inner_plan(p: LayerPlan, ctx: Context, k1class: str, k1config: dict | None,
     sub = LayerPlan(f"{p.old_name} ({tag})", k1class, p.new_name, keras1_config=k1config,
                     input_shape=input_shape)
     sub.weights = list(weights)
-    if k1config is not None:
+    inner = p.facts.get("keras2_inner")
+    if inner:  # a Keras 2 file or a template gave the inner layer's Keras 2/3 config: used as it is
+        sub.target_class, sub.keras2_config = inner.get("class_name"), dict(inner.get("config") or {})
+    elif k1config is not None:
         context = {"input_shape": input_shape} if input_shape else {}
         try:
             conv = convert_layer_config(k1class, k1config, options=Options(
