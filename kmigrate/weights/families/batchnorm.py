@@ -59,9 +59,14 @@ class BatchNorm(Family):
         k1, k2 = p.keras1_config or {}, p.keras2_config or {}
         known = p.input_shape if p.input_shape and None not in p.input_shape else None
         mode = p.facts.get("mode", 0)
-        # mode 2 normalises over the batch: a batch of one would make every output beta
-        x = rng.standard_normal((4 if mode == 2 else 2,) + (tuple(known) if known else (old["gamma"].shape[0],)))
         axis = k1.get("axis", -1)
+        shape = tuple(known) if known else (old["gamma"].shape[0],)
+        # every axis but the normalised one cut to 3: each feature still meets several values, and a
+        # feature map of an image costs nothing
+        ax = axis % (len(shape) + 1) - 1
+        shape = tuple(n if i == ax else min(n, 3) for i, n in enumerate(shape))
+        # mode 2 normalises over the batch: a batch of one would make every output beta
+        x = rng.standard_normal((4 if mode == 2 else 2,) + shape)
         eps = k1.get("epsilon", 1e-3)
         want = reference(x, old["gamma"], old["beta"], old["running_mean"], old["running_std"], axis, eps, mode)
         tf = tensorflow()

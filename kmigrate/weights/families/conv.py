@@ -90,17 +90,34 @@ class Conv(Family):
         backend = p.backend or "tensorflow"
         want = correlation.conv(x, W, old.get("b"), p.layout, backend, k1.get("subsample"),
                                 k1.get("border_mode", "valid"), k1.get("atrous_rate"))
-        got, notes = tf_conv(p, _cl(x, first), new, k2, nsp, backend)
+        got, notes = tf_conv(p, _cl(x, first), new, k2, nsp, backend, model_input(p, first))
         return _cl(want, first), got, notes
 
 
+def proof_extent(n: int | None, k: int, s: int = 1, d: int = 1) -> int:
+    """A spatial length for the proof's input: small, yet every kernel tap meets several output positions
+    and both sides pad exactly as at the model's length `n` (past the dilated kernel, Theano's and
+    TensorFlow's padding and Keras 1's cut depend on n only modulo the stride). Unknown `n`: 2k + 3."""
+    eff = d * (k - 1) + 1
+    if n is None:
+        return 2 * eff + 3
+    least = eff + 2 * s
+    return n if n <= least else least + (n - least) % s
+
+
 def sample_shape(p: LayerPlan, W: np.ndarray) -> tuple[int, ...]:
-    """The Keras 1 layout input (no batch): the model's when known, else a small one."""
-    if p.input_shape and None not in p.input_shape:
-        return tuple(p.input_shape)
-    if p.layout == "th":
-        return (W.shape[1],) + tuple(2 * k + 3 for k in W.shape[2:])
-    return tuple(2 * k + 3 for k in W.shape[:-2]) + (W.shape[-2],)
+    """The Keras 1 layout input (no batch): the model's channels, spatial lengths cut by `proof_extent`
+    (a full-size image costs the numpy reference seconds and pins no more weights)."""
+    first = p.layout == "th"
+    nsp = W.ndim - 2
+    k1 = p.keras1_config or {}
+    ks = W.shape[2:] if first else W.shape[:-2]
+    s, d = tup(k1.get("subsample"), nsp), tup(k1.get("atrous_rate"), nsp)
+    known = p.input_shape if p.input_shape and None not in p.input_shape else None
+    n = (known[1:] if first else known[:-1]) if known else (None,) * nsp
+    cin = (known[0] if first else known[-1]) if known else (W.shape[1] if first else W.shape[-2])
+    spatial = tuple(proof_extent(ni, ki, si, di) for ni, ki, si, di in zip(n, ks, s, d))
+    return (cin,) + spatial if first else spatial + (cin,)
 
 
 def _cl(x: np.ndarray, first: bool) -> np.ndarray:
@@ -131,9 +148,19 @@ def error_text(exact, same) -> str:
     return f"with padding='same' the output is off by up to {float(np.max(np.abs(exact - same))):.3g}"
 
 
-def tf_conv(p: LayerPlan, xcl, new, k2, nsp: int, backend: str):
+def model_input(p: LayerPlan, first: bool) -> tuple | None:
+    """The model's spatial input lengths, when known (the padding note names them)."""
+    s = p.input_shape
+    if not s or None in s:
+        return None
+    return tuple(s[1:]) if first else tuple(s[:-1])
+
+
+def tf_conv(p: LayerPlan, xcl, new, k2, nsp: int, backend: str, model_n: tuple | None = None):
     """TensorFlow's convolution with the converted kernel; where Keras 1 Theano padded 'same' its own way,
-    the exact Keras 3 construction (ZeroPadding + 'valid' + Cropping), reported in a note."""
+    the exact Keras 3 construction (ZeroPadding + 'valid' + Cropping), reported in a note. `xcl` may be
+    shorter than the model's input `model_n` (`proof_extent`): the padding and the construction are the
+    same, the note names the model's lengths."""
     tf = tensorflow()
     kernel = new["kernel"]
     ks = kernel.shape[:nsp]
@@ -164,7 +191,7 @@ def tf_conv(p: LayerPlan, xcl, new, k2, nsp: int, backend: str):
         if any(crops):
             construction += f" + Cropping{cls}({pairs_text([(0, c) for c in crops])})"
         notes.append(f"Theano 'same' padding differs from Keras 3 padding='same' here (kernel {tuple(ks)}, "
-                     f"strides {s}, input {tuple(n)}): {error_text(y, same)}; the weights were verified with the "
-                     f"exact construction: {construction}")
+                     f"strides {s}, input {tuple(model_n or n)}): {error_text(y, same)}; the weights were "
+                     f"verified with the exact construction: {construction}")
         return y, notes
     return run(xcl, padding.upper()), notes

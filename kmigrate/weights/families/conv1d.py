@@ -6,7 +6,7 @@ import numpy as np
 
 from kmigrate.weights.families import correlation
 from kmigrate.weights.families.base import Family, bias_filters, check_ndim, decide_flip, fits, flip_spatial
-from kmigrate.weights.families.conv import tf_conv
+from kmigrate.weights.families.conv import proof_extent, tf_conv
 from kmigrate.weights.h5io import BadInput
 from kmigrate.weights.layer import Context, LayerPlan
 
@@ -102,16 +102,15 @@ class Conv1D(Family):
 
     def check(self, p, old, new, rng):
         W = old["W"]
-        if p.input_shape and None not in p.input_shape:
-            shape = tuple(p.input_shape)
-        else:
-            k, cin = (W.shape[0], W.shape[2]) if p.layout == "tf" else (W.shape[2], W.shape[1])
-            shape = (2 * k + 3, cin)
-        x = rng.standard_normal((2,) + shape)
         k1 = p.keras1_config or {}
+        k, cin = (W.shape[0], W.shape[2]) if p.layout == "tf" else (W.shape[2], W.shape[1])
+        steps = p.input_shape[0] if p.input_shape and None not in p.input_shape else None
+        # a short sequence pads as the model's does and pins every tap (conv.proof_extent)
+        shape = (proof_extent(steps, k, k1.get("subsample_length", 1), k1.get("atrous_rate", 1)), cin)
+        x = rng.standard_normal((2,) + shape)
         backend = p.backend or "tensorflow"
         want = reference(x, W, old.get("b"), backend, keras10=p.layout == "th",
                          subsample_length=k1.get("subsample_length", 1),
                          border_mode=k1.get("border_mode", "valid"), atrous_rate=k1.get("atrous_rate", 1))
-        got, notes = tf_conv(p, x, new, p.keras2_config or {}, 1, backend)
+        got, notes = tf_conv(p, x, new, p.keras2_config or {}, 1, backend, (steps,) if steps else None)
         return want, got, notes

@@ -10,7 +10,7 @@ import numpy as np
 from kmigrate.weights.families import correlation
 from kmigrate.weights.families.base import (LAYOUTS, Family, bias_filters, check_layout, check_ndim, decide_layout,
                                             fits, tensorflow, tup)
-from kmigrate.weights.families.conv import _cl, channels_in, kernel_size
+from kmigrate.weights.families.conv import _cl, channels_in, kernel_size, proof_extent
 from kmigrate.weights.layer import Context, LayerPlan
 
 
@@ -110,14 +110,14 @@ class Separable(Family):
     def check(self, p, old, new, rng):
         dw = old["depthwise_kernel"]
         first = p.layout == "th"
-        if p.input_shape and None not in p.input_shape:
-            shape = tuple(p.input_shape)
-        elif first:
-            shape = (dw.shape[1],) + tuple(2 * k + 3 for k in dw.shape[2:])
-        else:
-            shape = tuple(2 * k + 3 for k in dw.shape[:2]) + (dw.shape[2],)
-        x = rng.standard_normal((2,) + shape)
         k1, k2 = p.keras1_config or {}, p.keras2_config or {}
+        known = p.input_shape if p.input_shape and None not in p.input_shape else None
+        ks = dw.shape[2:] if first else dw.shape[:2]
+        n = ((known[1:] if first else known[:-1]) if known else (None, None))
+        cin = dw.shape[1] if first else dw.shape[2]
+        # small spatial lengths that pad as the model's do and pin every tap (conv.proof_extent)
+        spatial = tuple(proof_extent(ni, ki, si) for ni, ki, si in zip(n, ks, tup(k1.get("subsample"), 2)))
+        x = rng.standard_normal((2,) + ((cin,) + spatial if first else spatial + (cin,)))
         want = reference(x, dw, old["pointwise_kernel"], old.get("b"), p.layout, k1.get("subsample"),
                          k1.get("border_mode", "valid"))
         tf = tensorflow()

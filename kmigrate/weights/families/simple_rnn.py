@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kmigrate.weights.families.recurrent import Recurrent, activation, run_steps
+from kmigrate.weights.families.recurrent import PROOF_STEPS, Recurrent, activation, run_steps
 
 
 def reference(W, U, b, x, act_name="tanh", go_backwards=False, layer=""):
@@ -38,7 +38,7 @@ class SimpleRNN(Recurrent):
         return [("kernel", arrays["W"]), ("recurrent_kernel", arrays["U"]), ("bias", arrays["b"])]
 
     def sample(self, p, old, rng):
-        steps = p.input_shape[0] if p.input_shape and p.input_shape[0] else 5
+        steps = min(p.input_shape[0], PROOF_STEPS) if p.input_shape and p.input_shape[0] else 5
         return rng.uniform(-2, 2, (2, steps, old["W"].shape[0]))
 
     def reference(self, p, old, x, go_backwards):
