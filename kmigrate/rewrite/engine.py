@@ -8,6 +8,7 @@ original argument nodes so comments and formatting survive.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import libcst as cst
@@ -74,15 +75,21 @@ class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.C
 def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
                    text: str) -> tuple[cst.Module, list[Diagnostic]]:
     """Rewrite a parsed module; returns the new module and the diagnostics (positions in the input)."""
+    new, diags, _ = _rewrite(module, ruleset, options, path, text)
+    return new, diags
+
+
+def _rewrite(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
+             text: str) -> tuple[cst.Module, list[Diagnostic], ModulePlans]:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     collector = Collector(ruleset, options, path, text.splitlines())
     collector.wrapper = wrapper
     wrapper.visit(collector)
     plans = collector.plans
     if plans.empty:
-        return module, plans.diagnostics  # nothing to change: skip the transform pass
+        return module, plans.diagnostics, plans  # nothing to change: skip the transform pass
     new = wrapper.module.visit(Applier(plans, ruleset, options))
-    return new, plans.diagnostics
+    return new, plans.diagnostics, plans
 
 
 # libcst's tree and scope metadata take about 0.7 GB per MB of source: a larger file that needs the
@@ -97,7 +104,7 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-")
     import ast
 
     from kmigrate.rewrite.parse import parse_module
-    from kmigrate.rewrite.quick import needs_nothing
+    from kmigrate.rewrite.quick import needs_nothing, unread_statements
 
     try:
         tree = ast.parse(text)
@@ -105,6 +112,11 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-")
         tree = None  # libcst decides, and reports the error in its own words
     if tree is not None and needs_nothing(tree, text, ruleset, options):
         return text, []
+    unread = unread_statements(tree, ruleset) if tree is not None else []
+    if unread:
+        done = _rewrite_read_part(text, unread, ruleset, options, path)
+        if done is not None:
+            return done
     if len(text) > MAX_ENGINE_CHARS:
         from kmigrate.rewrite.files import SourceError
 
@@ -118,3 +130,50 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-")
         diags.append(Diagnostic(Severity.WARNING, "file", "indentation that mixed tabs and spaces is written "
                                 "in spaces (as CPython reads it), so that the file could be rewritten", 1, 1, path))
     return new.code, diags
+
+
+UNREAD = "#kmigrate:unread"  # stands for each line of a statement the engine does not read
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSet, options: Options,
+                       path: str) -> tuple[str, list[Diagnostic]] | None:
+    """The engine over only the statements that matter (quick.unread_statements): every other line
+    becomes a placeholder comment, so lines and columns (and diagnostics) stay those of the input,
+    and is put back afterwards. None when this cannot be done exactly; the whole module is then read."""
+    from kmigrate.rewrite.parse import parse_module
+
+    if UNREAD in text:
+        return None
+    lines = _LINES.findall(text)
+    kept = list(lines)
+    hidden = []
+    for first, last in unread:
+        for i in range(first - 1, min(last, len(lines))):
+            line = lines[i]
+            body = line.rstrip("\r\n")
+            hidden.append(line)
+            kept[i] = UNREAD + line[len(body):]
+    reduced = "".join(kept)
+    if len(reduced) > MAX_ENGINE_CHARS:
+        return None
+    try:
+        module, respaced = parse_module(reduced)
+    except cst.ParserSyntaxError:
+        return None  # the whole module is parsed, and any error reported in its own terms
+    if respaced:
+        return None
+    new, diags, plans = _rewrite(module, ruleset, options, path, reduced)
+    if plans.modules_needed:
+        return None  # where `import math` goes depends on every top-level statement
+    if new is module:
+        return text, diags
+    out = _LINES.findall(new.code)
+    it = iter(hidden)
+    try:
+        result = "".join(next(it) if line.rstrip("\r\n") == UNREAD else line for line in out)
+    except StopIteration:
+        return None
+    if next(it, None) is not None:
+        return None
+    return result, diags

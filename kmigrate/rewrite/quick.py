@@ -406,3 +406,111 @@ class _Module:
             raise NeedsEngine  # a concatenation, or a raw string with escaped quotes: the engine reads it
         return body
 
+
+
+# -- statements the engine need not read ------------------------------------------------------------
+
+def _seeds(rs: RuleSet) -> frozenset[str]:
+    """Identifiers through which a statement can matter to a rule: every rule's spellings and targets,
+    method and backend function names, the modules rewritten code imports."""
+    out = {"keras", "math"}
+    for rule in rs.rules:
+        for name, target in rule.names.items():
+            out.update(name.split("."))
+            if isinstance(target, str) and target.isidentifier():
+                out.add(target)
+    out.update(q.rsplit(".", 1)[1] for q in ("keras.models.Sequential", "keras.models.Model",
+                                              "keras.models.load_model"))
+    return frozenset(out)
+
+
+_SEEDS: dict[int, tuple[RuleSet, frozenset[str]]] = {}
+
+
+def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
+    """(every identifier written in the statement, the names it may bind, the names read as call
+    arguments or as receivers of method calls)."""
+    idents: set[str] = set()
+    bound: set[str] = set()
+    read: set[str] = set()
+    for n in ast.walk(node):
+        t = type(n)
+        if t is ast.Name:
+            idents.add(n.id)
+            if type(n.ctx) is not ast.Load:
+                bound.add(n.id)
+        elif t is ast.Attribute:
+            idents.add(n.attr)
+        elif t is ast.Call:
+            for a in (*n.args, *(k.value for k in n.keywords)):
+                read.update(x.id for x in ast.walk(a) if type(x) is ast.Name)
+            if type(n.func) is ast.Attribute and type(n.func.value) is ast.Name:
+                read.add(n.func.value.id)
+            idents.update(k.arg for k in n.keywords if k.arg)
+        elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            idents.add(n.name)
+            bound.add(n.name)
+        elif t is ast.arg:
+            idents.add(n.arg)
+            bound.add(n.arg)
+        elif t is ast.alias:
+            idents.update(n.name.split("."))
+            bound.add((n.asname or n.name).split(".")[0])
+            if n.asname:
+                idents.add(n.asname)
+        elif t in (ast.Global, ast.Nonlocal):
+            idents.update(n.names)
+            bound.update(n.names)
+        elif t is ast.ExceptHandler or t is ast.MatchAs or t is ast.MatchStar:
+            if n.name:
+                idents.add(n.name)
+                bound.add(n.name)
+        elif t is ast.MatchMapping and n.rest:
+            idents.add(n.rest)
+            bound.add(n.rest)
+    return idents, bound, read
+
+
+def unread_statements(tree: ast.Module, ruleset: RuleSet) -> list[tuple[int, int]]:
+    """Line ranges (1-based, inclusive) of top-level statements the engine can skip without changing
+    what it writes or reports anywhere else: statements that name nothing a rule knows and bind no
+    name the rest reads as a call argument or a method receiver (whose bindings the engine follows).
+    Imports are always read. Empty when the module has a star import."""
+    found = _SEEDS.get(id(ruleset))
+    if found is None or found[0] is not ruleset:
+        found = _SEEDS[id(ruleset)] = (ruleset, _seeds(ruleset))
+    seeds = set(found[1])
+    body = tree.body
+    spans, infos = [], []
+    for stmt in body:
+        if type(stmt) in (ast.Import, ast.ImportFrom):
+            if any(a.name == "*" for a in stmt.names):
+                return []
+            if type(stmt) is ast.ImportFrom and (stmt.level or (stmt.module or "").split(".")[0] == "keras"):
+                seeds.update((a.asname or a.name) for a in stmt.names)
+            elif type(stmt) is ast.Import:
+                seeds.update((a.asname or a.name).split(".")[0] for a in stmt.names
+                             if a.name.split(".")[0] == "keras")
+        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+        spans.append((start, stmt.end_lineno))
+        infos.append(_identifiers(stmt))
+    keep = [type(s) in (ast.Import, ast.ImportFrom) or bool(info[0] & seeds) for s, info in zip(body, infos)]
+    read: set[str] = set()
+    for k, info in zip(keep, infos):
+        if k:
+            read |= info[2]
+    changed = True
+    while changed:  # a kept statement reads what a skipped one binds: keep that one too
+        changed = False
+        for i, info in enumerate(infos):
+            if not keep[i] and info[1] & read:
+                keep[i] = changed = True
+                read |= info[2]
+    changed = True
+    while changed:  # never split a line between a kept and a skipped statement
+        changed = False
+        for i in range(len(body)):
+            if not keep[i] and ((i and keep[i - 1] and spans[i - 1][1] >= spans[i][0])
+                                or (i + 1 < len(body) and keep[i + 1] and spans[i + 1][0] <= spans[i][1])):
+                keep[i] = changed = True
+    return [span for span, k in zip(spans, keep) if not k]

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from kmigrate.rewrite.engine import rewrite_module
+from kmigrate.rewrite.engine import _rewrite_read_part, rewrite_module
 from kmigrate.rewrite.files import rewrite_source
 from kmigrate.rewrite.parse import parse_module
-from kmigrate.rewrite.quick import needs_nothing
+from kmigrate.rewrite.quick import needs_nothing, unread_statements
 from kmigrate.spec.loader import default_ruleset
 from kmigrate.spec.model import Options
 
@@ -80,3 +80,31 @@ def test_skips_only_unrelated_code():
     assert not needs_nothing(ast.parse(keras1), keras1, RS, Options())
     shadowed = "from keras.layers import Dense\ndef f(Dense):\n    return Dense(output_dim=3)\n"
     assert not needs_nothing(ast.parse(shadowed), shadowed, RS, Options())
+
+
+def _with_helpers(label: str, text: str) -> str:
+    """The source with statements no rule reads around it (what real files hold besides Keras code)."""
+    helper = ("def load(path, batch_size=32):\n    with open(path) as f:  # data\n        return [l.split() for l in f]\n\n"
+              "@staticmethod\ndef plot(history):\n    for k in sorted(history):\n        print(k, history[k])\n\n")
+    return f'"""{label}"""\n\n' + helper + text + "\n\n" + helper.replace("load", "load2").replace("plot", "plot2")
+
+
+@pytest.mark.parametrize("label,text,options", SOURCES, ids=lambda v: v if isinstance(v, str) and "\n" not in v else "")
+def test_reading_part_of_a_module_is_reading_all_of_it(label, text, options):
+    """Statements quick.unread_statements leaves out change nothing the engine writes or reports."""
+    text = _with_helpers(label, text)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return
+    unread = unread_statements(tree, RS)
+    assert unread or "import *" in text  # the helpers at least, unless a star import may bind anything
+    part = _rewrite_read_part(text, unread, RS, options, "m.py")
+    if part is not None:
+        assert part == _engine_at(text, options, "m.py"), label
+
+
+def _engine_at(text: str, options: Options, path: str) -> tuple[str, list]:
+    module, _ = parse_module(text)
+    new, diags = rewrite_module(module, RS, options, path, text)
+    return new.code, diags
