@@ -11,7 +11,7 @@ from typing import Any
 from kmigrate.weights import families
 from kmigrate.weights.entries import Entry
 from kmigrate.weights.h5io import BadInput, K1File, K1Layer
-from kmigrate.weights.keras2 import keras1_class, keras1_config, keras1_rule
+from kmigrate.weights.keras2 import keras1_class, keras1_config, keras1_rule, reset_after_refused
 from kmigrate.weights.layer import Settings
 from kmigrate.weights.naming import class_from_name
 
@@ -208,6 +208,7 @@ def template_entries(k1: K1File, template: list[dict[str, Any]], keep_layout: bo
             out.append(Entry(name, class_from_name(name) or "", {}, None))
             continue
         cls, cfg = t["class_name"], dict(t.get("config") or {})
+        reset_after_refused(cls, cfg, "the template's", name)
         view = keras1_config(cls, cfg)
         if not keep_layout:
             view.pop("dim_ordering", None)

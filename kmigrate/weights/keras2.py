@@ -23,6 +23,19 @@ from kmigrate.weights.layer import Settings
 
 BACKENDS = ("theano", "tensorflow")
 WRAPPERS = ("Bidirectional", "TimeDistributed")
+# Keras 2 config values a Keras 2 file leaves out and Keras 3 defaults otherwise: Keras 2.0-2.1 had no
+# reset_after (the reset gate applied before the recurrent matmul, as in Keras 1); 2.2+ defaulted to False
+KERAS2_DEFAULTS = {"GRU": {"reset_after": False}}
+
+
+def reset_after_refused(cls: str, cfg: dict[str, Any], where: str, layer: str) -> None:
+    """Keras 1's GRU is Keras 3's GRU(reset_after=False): another placement of the reset gate is not it."""
+    inner = cfg.get("layer")
+    if cls in WRAPPERS and isinstance(inner, dict):
+        reset_after_refused(inner.get("class_name", ""), inner.get("config") or {}, where, layer)
+    elif cls == "GRU" and cfg.get("reset_after", KERAS2_DEFAULTS["GRU"]["reset_after"]):
+        raise BadInput(f"{where} GRU has reset_after=True, which no Keras 1 GRU computed (nor Keras 2.0): the "
+                       "layer must be GRU(..., reset_after=False)", layer)
 
 
 def keras1_rule(cls: str):
@@ -155,29 +168,51 @@ def as_keras1(k1: K1File, config: dict[str, Any] | None,
         for name in k1.layer_names:
             ws = k1.layers[name].weights
             short = [_short(w.name) for w in ws]
-            cls = class_from_weights(name, short, [w.shape for w in ws]) if ws else None
+            wrap: dict[str, Any] = {}
+            if ws and _direction(ws[0].name):  # bidirectional_1/forward_lstm_2/kernel
+                half = ws[: len(ws) // 2]
+                inner = class_from_weights(name, [_short(w.name) for w in half], [w.shape for w in half])
+                cls, wrap = ("Bidirectional", {"layer": {"class_name": inner}}) if inner else (None, {})
+            else:
+                cls = class_from_weights(name, short, [w.shape for w in ws]) if ws else None
             if ws and cls is None:
                 raise BadInput(f"weights {short} fit no Keras layer kmigrate converts", name)
-            raw.append(Entry(name, cls or "", {}, None))
+            raw.append(Entry(name, cls or "", wrap, None))
         notes.append("no model config: layer classes come from the Keras 2 weight names; a Keras 2 kernel "
                      "does not depend on data_format, so each is read in the tf layout")
     out_entries: list[Entry] = []
     layers: dict[str, K1Layer] = {}
     for e in raw:
         k2cls = e.class_name
-        view = keras1_config(k2cls, e.config) if e.config else {}
-        if config is None and k2cls:
-            view.setdefault("dim_ordering", "tf")
+        if config is not None:
+            k2cfg = _with_defaults(k2cls, e.config)
+            reset_after_refused(k2cls, k2cfg, "the file's", e.name)
+            view = keras1_config(k2cls, k2cfg)
+        else:  # only the class is known (its kernels read in the tf layout, which needs no transpose)
+            k2cfg = e.config
+            view = {"dim_ordering": "tf"} if k2cls else {}
+            if "layer" in k2cfg:
+                view["layer"] = {"class_name": keras1_class(k2cfg["layer"]["class_name"]), "config": None}
         cls1 = keras1_class(k2cls) if k2cls else ""
-        out_entries.append(Entry(e.name, cls1, view, e.inbound, keras2=(k2cls, dict(e.config))))
+        # weights-only: no Keras 2 config to build on, the layer is planned like a Keras 1 one without config
+        known = (k2cls, k2cfg) if config is not None else None
+        out_entries.append(Entry(e.name, cls1, view, e.inbound, keras2=known))
         layer = k1.layers.get(e.name)
         if layer is None:
             continue
-        layers[e.name] = _layer_view(layer, k2cls, cls1, e.config, view)
+        layers[e.name] = _layer_view(layer, k2cls, cls1, k2cfg, view)
     for name in k1.layer_names:
         if name not in layers:
             layers[name] = k1.layers[name]
     return replace(k1, layers=layers), out_entries, settings, notes
+
+
+def _with_defaults(cls: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {**KERAS2_DEFAULTS.get(cls, {}), **cfg}
+    inner = out.get("layer")
+    if cls in WRAPPERS and isinstance(inner, dict):
+        out["layer"] = dict(inner, config=_with_defaults(inner.get("class_name", ""), inner.get("config") or {}))
+    return out
 
 
 def _short(name: str) -> str:
@@ -185,13 +220,26 @@ def _short(name: str) -> str:
     return name.split("/")[-1].split(":")[0]
 
 
-def _layer_view(layer: K1Layer, k2cls: str, cls1: str, k2cfg: dict[str, Any], view: dict[str, Any]) -> K1Layer:
+def _direction(name: str) -> str | None:
+    """`forward_` / `backward_` when a Keras 2 Bidirectional stored the array (`bi/forward_lstm_2/kernel`)."""
+    parts = name.split("/")
+    for d in ("forward_", "backward_"):
+        if len(parts) >= 2 and parts[-2].startswith(d):
+            return d
+    return None
+
+
+def _layer_view(layer: K1Layer, k2cls: str, cls1: str, k2cfg: dict[str, Any], view: dict[str, Any],
+                prefix: bool = False) -> K1Layer:
     if not layer.weights:
         return layer
-    if k2cls in WRAPPERS:
-        raise BadInput(f"a Keras 2 {k2cls} file is not converted yet (its inner layer's weights are nested "
-                       "one level deeper); convert the layer's Keras 1 original, or rebuild and save it in Keras 3",
-                       layer.name)
+    if k2cls in WRAPPERS:  # the inner layer's arrays, named as Keras 1 named a wrapped layer's
+        inner = k2cfg.get("layer") or {}
+        inner_view = view.get("layer") or {}
+        inner_k2 = inner.get("class_name", "")
+        wrapped = _layer_view(layer, inner_k2, keras1_class(inner_k2), inner.get("config") or {},
+                              inner_view.get("config") or {}, prefix=True)
+        return wrapped
     family = families.for_class(cls1)
     if family is None:
         raise BadInput(f"Keras 2 class `{k2cls}` has weights kmigrate does not convert", layer.name)
@@ -201,13 +249,19 @@ def _layer_view(layer: K1Layer, k2cls: str, cls1: str, k2cfg: dict[str, Any], vi
         raise BadInput("BatchNormalization with center=False or scale=False: Keras 1 had no such layer, "
                        "so it has no Keras 1 path here", layer.name)
     short = [_short(w.name) for w in layer.weights]
+    directions = [_direction(w.name) or "" for w in layer.weights] if prefix else [""] * len(short)
+    half = len(short) // 2
+    if any(directions) and short[:half] == short[half:]:
+        short = short[:half]  # forward then backward: the same names twice
     roles = keras1_roles(family, short)
+    if roles is not None and len(roles) < len(layer.weights):
+        roles = roles * 2
     if roles is None:
         raise BadInput(f"Keras 2 {k2cls} weights {short} are not the ones Keras 2 saved for it "
                        f"({', '.join(family.new)})", layer.name)
     layout = view.get("dim_ordering", "tf")
     weights = []
-    for w, role in zip(layer.weights, roles):
+    for w, role, d in zip(layer.weights, roles, directions):
         adapt, _ = _adapter(family.name, role, layout)
-        weights.append(K1Weight(f"{layer.name}_{role}", w.path, _shape_after(adapt, w.shape), w.dtype, adapt))
+        weights.append(K1Weight(f"{d}{layer.name}_{role}", w.path, _shape_after(adapt, w.shape), w.dtype, adapt))
     return K1Layer(layer.name, weights)

@@ -177,3 +177,18 @@ def test_a_template_that_is_not_the_model_is_refused(make, message, tmp_path):
         convert_file(str(HERE / "conv1d_weights.h5"), str(tmp_path / "new.h5"),
                      Settings(backend="theano", template=read_template(str(template))))
     assert not (tmp_path / "new.h5").exists()
+
+
+def test_a_template_gru_with_reset_after_is_refused_by_name(tmp_path):
+    """Keras 3's GRU default (reset_after=True) places the reset gate where no Keras 1 GRU did."""
+    import keras
+
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Embedding(10, 4),
+                              keras.layers.LSTM(3, return_sequences=True), keras.layers.GRU(3, return_sequences=True),
+                              keras.layers.SimpleRNN(2)])
+    template = tmp_path / "m.json"
+    template.write_text(model.to_json())
+    with pytest.raises(BadInput, match="the template's GRU has reset_after=True") as e:
+        convert_file(str(HERE / "rnn_weights.h5"), str(tmp_path / "new.h5"),
+                     Settings(backend="theano", template=read_template(str(template))))
+    assert e.value.layer == "dec"

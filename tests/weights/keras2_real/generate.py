@@ -9,7 +9,7 @@ import json, os, sys
 import numpy as np
 from keras.models import Sequential
 from keras.layers import (Dense, Conv1D, Conv2D, Conv2DTranspose, MaxPooling2D, Flatten, BatchNormalization,
-                          Embedding, GlobalMaxPooling1D, Activation)
+                          Embedding, GlobalMaxPooling1D, LSTM, GRU, SimpleRNN, Bidirectional, TimeDistributed)
 OUT = sys.argv[1]
 only = sys.argv[2:]
 rng = np.random.RandomState(0)
@@ -39,6 +39,11 @@ def cases():
                                 ("f", (3, 4, 4)))
     yield "deconv_tf", lambda: (Sequential([Conv2DTranspose(2, (3, 3), data_format="channels_last",
                                                             input_shape=(4, 4, 3))]), ("f", (4, 4, 3)))
+    yield "recurrent", lambda: (Sequential([LSTM(3, return_sequences=True, input_shape=(5, 4)),
+                                            GRU(3, return_sequences=True), SimpleRNN(2)]), ("f", (5, 4)))
+    yield "wrappers", lambda: (Sequential([TimeDistributed(Dense(3), input_shape=(5, 4)),
+                                           Bidirectional(LSTM(2, return_sequences=True)),
+                                           Bidirectional(GRU(2), merge_mode="sum")]), ("f", (5, 4)))
 
 
 facts = {}
