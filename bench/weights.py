@@ -2,19 +2,22 @@
 
     .venv/bin/python bench/weights.py [--runs 3] [--sizes full,small] [--tmp DIR]
 
-Each case generates a deterministic VGG16-shaped Keras 1 `th` file as `model.save` wrote it (model config
-included, Theano-trained, converted to channels_last, so the first Dense after the Flatten has its 25088
-rows permuted: the expensive path) into a temporary folder that is removed afterwards. The baseline is an
-h5py read-all + write-all + fsync copy of the same file; `convert` fsyncs its output the same way. Every
-command runs as its own process (imports included) and is timed by wall clock, median of --runs; the peak
-RSS is the process's maximum resident set (getrusage of the child). The verified convert is compared with
-TensorFlow's import plus the copy, both measured here. Prints one table and exits 1 when a target is missed.
+Each size is a deterministic VGG16-shaped Keras 1 `th` file as `model.save` wrote it (model config
+included; converted as Theano-trained to channels_last, so the first Dense after the Flatten has its
+25088 rows permuted: the expensive path), generated into a temporary folder removed afterwards. The
+baseline is an h5py read-all + write-all + fsync copy of the same file (`convert` fsyncs its output too).
+Every command runs as its own process (imports included), the cases interleaved run by run, timed by
+wall clock, median of --runs; the peak RSS is the child's maximum resident set (wait4). The verified
+convert is compared with TensorFlow's import plus the copy, both measured here. The targets bind the
+full-size file (553 MB); the small one (29 MB, for quick runs) is start-up bound and reported as `info`.
+Prints one table and exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -23,9 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import h5py
-import numpy as np
 
 PY = sys.executable
 MB = 1 << 20
@@ -58,15 +58,14 @@ BASE = {"init": "glorot_uniform", "activation": "relu", "W_regularizer": None, "
         "activity_regularizer": None, "W_constraint": None, "b_constraint": None, "bias": True, "trainable": True}
 
 
-def vgg16_keras1(path: Path, image: int, width: float, dense: int, classes: int, seed: int = 0) -> int:
-    """Write a Keras 1.2.2 `model.save`-layout VGG16 (th ordering); returns the largest dataset's bytes."""
-    rng = np.random.default_rng(seed)
+def vgg16_keras1(image: int, width: float, dense: int, classes: int) -> tuple[dict, list]:
+    """A Keras 1.2.2 VGG16 (th ordering): its model config and [(layer, [(suffix, shape)])]."""
     config, layers = [], []
     cin, n = 3, image
     i = 0
     for b, (filters, convs) in enumerate(VGG_BLOCKS, 1):
         filters = max(8, int(filters * width))
-        for c in range(1, convs + 1):
+        for _ in range(convs):
             i += 1
             name = f"convolution2d_{i}"
             cfg = dict(BASE, name=name, nb_filter=filters, nb_row=3, nb_col=3, border_mode="same",
@@ -90,10 +89,25 @@ def vgg16_keras1(path: Path, image: int, width: float, dense: int, classes: int,
         config.append({"class_name": "Dense", "config": dict(BASE, name=name, output_dim=units, input_dim=None)})
         layers.append((name, [("W", (fan_in, units)), ("b", (units,))]))
         fan_in = units
-    largest = 0
+    return {"class_name": "Sequential", "config": config}, layers
+
+
+def largest_bytes(size: str) -> int:
+    _, layers = vgg16_keras1(**SIZES[size])
+    return max(4 * math.prod(shape) for _, weights in layers for _, shape in weights)
+
+
+def write(path: str, size: str, seed: int = 0) -> None:
+    """Write the file as Keras 1.2.2's `model.save` laid it out, deterministic random weights. Runs in a
+    child process: a child's peak RSS includes its parent's (fork, then exec), so the parent stays small."""
+    import h5py
+    import numpy as np
+
+    config, layers = vgg16_keras1(**SIZES[size])
+    rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"1.2.2"
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": config}).encode()
+        f.attrs["model_config"] = json.dumps(config).encode()
         root = f.create_group("model_weights")
         root.attrs["layer_names"] = np.array([name.encode() for name, _ in layers], dtype="S")
         for name, weights in layers:
@@ -102,11 +116,8 @@ def vgg16_keras1(path: Path, image: int, width: float, dense: int, classes: int,
             g.attrs["weight_names"] = (np.array([w.encode() for w in names], dtype="S") if names
                                        else np.array([], dtype=np.float64))
             for wname, (_, shape) in zip(names, weights):
-                scale = np.float32(1.0 / np.sqrt(np.prod(shape[1:]) if len(shape) > 1 else 1.0))
-                data = rng.standard_normal(shape, dtype=np.float32) * scale
-                g.create_dataset(wname, data=data)
-                largest = max(largest, data.nbytes)
-    return largest
+                scale = np.float32(1.0 / math.sqrt(math.prod(shape[1:]) if len(shape) > 1 else 1.0))
+                g.create_dataset(wname, data=rng.standard_normal(shape, dtype=np.float32) * scale)
 
 
 def run(cmd: list[str]) -> tuple[float, float, int]:
@@ -144,17 +155,22 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", default="full,small", help="comma-separated: " + ", ".join(SIZES))
     ap.add_argument("--tmp", default=None, help="folder for the generated files (default: the system's)")
+    ap.add_argument("--write", nargs=2, metavar=("SIZE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write:
+        write(args.write[1], args.write[0])
+        return 0
     rows = []
 
-    def row(case, mine, base, ratio, target, ok):
-        rows.append((case, mine, base, ratio, target, ok))
+    def row(case, mine, base, ratio, target, ok, binding=True):
+        rows.append((case, mine, base, ratio, target, ok if binding else None))
 
     with tempfile.TemporaryDirectory(prefix="kmigrate-bench-weights-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
         for size in args.sizes.split(","):
             src = tmp / f"vgg16-{size}.h5"
-            largest = vgg16_keras1(src, **SIZES[size])
+            run([PY, __file__, "--write", size, str(src)])
+            largest = largest_bytes(size)
             mb = src.stat().st_size / 1e6
             out = tmp / "out.h5"
             convert = [PY, "-m", "kmigrate", "weights", "convert", str(src), str(out), "--backend", "theano",
@@ -170,26 +186,29 @@ def main() -> int:
             copy, fast, verified = (med(results[k]) for k in ("copy", "fast", "verified"))
             tf_import = statistics.median(r[0] for r in results["tf"])
             r = fast[0] / copy[0]
+            # the targets are the full-size file's; on the small one start-up (~0.3 s of imports) dominates
+            binding = size == "full"
             row(f"VGG16 th {size} ({mb:.0f} MB): convert --no-verify vs h5py copy+fsync, wall",
                 f"{fast[0]:.2f} s (sys {fast[1]:.2f})", f"{copy[0]:.2f} s (sys {copy[1]:.2f})", f"{r:.2f}x",
-                "<= 1.50x", r <= 1.5)
+                "<= 1.50x", r <= 1.5, binding)
             limit = 2 * largest + 300 * MB
             row(f"VGG16 th {size}: convert --no-verify peak RSS", f"{fast[2] / MB:.0f} MB",
                 f"{largest / MB:.0f} MB largest", "-", f"<= {limit / MB:.0f} MB", fast[2] <= limit)
             base = tf_import + copy[0]
             r = verified[0] / base
             row(f"VGG16 th {size}: verified convert vs TF import + copy, wall", f"{verified[0]:.2f} s",
-                f"{tf_import:.2f} + {copy[0]:.2f} s", f"{r:.2f}x", "<= 2.50x", r <= 2.5)
+                f"{tf_import:.2f} + {copy[0]:.2f} s", f"{r:.2f}x", "<= 2.50x", r <= 2.5, binding)
 
     header = ("case", "kmigrate", "baseline", "ratio", "target", "pass/fail")
-    table = [header] + [(c, m, b, r, t, "pass" if ok else "FAIL") for c, m, b, r, t, ok in rows]
+    verdict = {True: "pass", False: "FAIL", None: "info"}
+    table = [header] + [(c, m, b, r, t, verdict[ok]) for c, m, b, r, t, ok in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     print(f"machine: {machine()}; median of {args.runs} interleaved runs, wall clock; sys = system CPU seconds")
     for i, line in enumerate(table):
         print("| " + " | ".join(str(v).ljust(w) for v, w in zip(line, widths)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return 0 if all(ok for *_, ok in rows) else 1
+    return 0 if all(ok is not False for *_, ok in rows) else 1
 
 
 if __name__ == "__main__":
