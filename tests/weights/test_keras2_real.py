@@ -146,3 +146,44 @@ def test_a_gru_with_reset_after_is_refused_by_name(tmp_path):
     with pytest.raises(BadInput, match="the file's GRU has reset_after=True") as e:
         convert_file(str(src), str(tmp_path / "new.h5"), Settings())
     assert e.value.layer == "gru_1"
+
+
+def _as_saved_on_tensorflow(src: Path, dst: Path) -> None:
+    """The file Keras 2.0.8 on TensorFlow writes for the same model: it loads a Theano file by flipping
+    every convolution kernel (conv_utils.convert_kernel: all axes but the last two reversed), and saves
+    with TensorFlow's `:0` variable names and backend='tensorflow'."""
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        g.attrs["backend"] = np.bytes_(b"tensorflow")
+        cfg = json.loads(f.attrs["model_config"]) if "model_config" in f.attrs else None
+        classes = {l["config"]["name"]: l["class_name"] for l in cfg["config"]} if cfg else {}
+        src_w = f["model_weights"] if "model_weights" in f else f
+        dst_w = g.create_group("model_weights") if "model_weights" in f else g
+        for k, v in src_w.attrs.items():
+            dst_w.attrs[k] = v
+        dst_w.attrs["backend"] = np.bytes_(b"tensorflow")
+        for layer in [n.decode() for n in src_w.attrs["layer_names"]]:
+            grp = dst_w.create_group(layer)
+            names = [n.decode() for n in src_w[layer].attrs["weight_names"]]
+            grp.attrs["weight_names"] = np.array([(n + ":0").encode() for n in names])
+            for n in names:
+                a = np.asarray(src_w[layer][n])
+                if n.endswith("/kernel") and classes.get(layer, "Conv") in ("Conv1D", "Conv2D", "Conv") and a.ndim > 2:
+                    a = a[tuple(slice(None, None, -1) for _ in range(a.ndim - 2))].copy()
+                grp.create_dataset(n + ":0", data=a)
+
+
+@pytest.mark.parametrize("name", ["conv_dense_tf", "conv1d"])
+def test_a_keras2_file_saved_on_tensorflow_is_not_flipped(name, tmp_path):
+    src = tmp_path / "tf_model.h5"
+    _as_saved_on_tensorflow(HERE / f"{name}_model.h5", src)
+    dst = tmp_path / "new.h5"
+    report = convert_file(str(src), str(dst), Settings())
+    assert report.ok and report.verified, report.failure
+    assert report.plan.settings.backend == "tensorflow" and not any(p.flip for p in report.plan.weighted)
+    model = _k3(name)
+    model.load_weights(str(dst))
+    want = np.load(HERE / f"{name}_pred.npy")
+    got = model.predict(np.load(HERE / f"{name}_input.npy"), verbose=0)
+    assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
