@@ -1,95 +1,34 @@
-"""Rewrite one module: Keras 1 layer calls, backend dim-ordering calls and Keras 1 import paths.
+"""Rewrite one module's source: decide with CPython's ast, read with libcst only what a rule can see.
 
-Collect, then edit: a metadata-aware visitor resolves every call to a qualified name (scope-aware:
-shadowing, aliases, attribute access, star imports), binds its arguments to Keras 1 parameter names
-and runs the shared op pipeline; a plain transformer then applies the plans to the tree, reusing the
-original argument nodes so comments and formatting survive.
+1. quick.needs_nothing: a module the ast reading shows needs no edit and no report is returned as is
+   (most of a migrated project, never parsed by libcst).
+2. quick.unread_statements: top-level statements no rule can see become placeholder comments (lines
+   and columns unchanged), the libcst pass (collect.py) runs over the rest, and they are put back.
+3. Otherwise the libcst pass reads the whole module: scope-aware names (shadowing, aliases, attribute
+   access, star imports), arguments bound to Keras 1 parameters, the shared op pipeline, and edits that
+   reuse the written nodes so comments and formatting survive.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import libcst as cst
-from libcst.metadata import (
-    MetadataWrapper,
-    ScopeProvider,
-)
+from typing import TYPE_CHECKING
 
 from kmigrate.diagnostics import Diagnostic, Severity
-from kmigrate.rewrite.apply import Applier
-from kmigrate.rewrite.backend import BackendCalls
-from kmigrate.rewrite.calls import LayerCalls
-from kmigrate.rewrite.imports import ImportCollector
-from kmigrate.rewrite.names import NameResolution
-from kmigrate.rewrite.plans import SKIP_MARKER, ModulePlans
 from kmigrate.spec.loader import RuleSet
-from kmigrate.spec.model import Options, Rule
+from kmigrate.spec.model import Options
 
-
-class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (ScopeProvider,)  # the others are computed where asked (names.py)
-
-    def __init__(self, ruleset: RuleSet, options: Options, path: str, lines: list[str]) -> None:
-        super().__init__()
-        self.rs = ruleset
-        self.options = options
-        self.path = path
-        self.lines = lines
-        self.plans = ModulePlans()
-        self.layer_modules = ruleset.layer_modules()
-        self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
-        self.functions = {q: r for r in ruleset.of_kind("function") for q in r.names}
-        self.getters = {q for q, r in self.functions.items() if not r.signature}
-        # removed names, also as a rewritten file spells them (`from keras import utils as np_utils`)
-        self.removed = {m: r for r in ruleset.of_kind("removed") for q in r.names for m in (q, ruleset.moved(q))}
-        self.methods = ruleset.method_rules()
-        self.module_facts: dict[str, Any] = {}
-        self.names_rule = next((r for r in ruleset.of_kind("names") if options.enabled(r.id)), None)
-        self.keras_imported = False  # method rules (`fit(nb_epoch=)`) apply only in modules that use Keras
-        self.model_targets: set[cst.Name] = set()  # names assigned a Keras model
-        self.star_modules: list[str] = []
-        self.any_star = False
-        # Keras 1 code is certain here (a rewrite that changes something, a Keras 1 module path): calls
-        # that are valid Keras 3 but meant Keras 1's defaults (`LSTM(32)` had hard_sigmoid gates) get
-        # those defaults written out; `deferred` holds them until the whole module has been seen.
-        self.keras1_evidence = False
-        self.deferred: list[tuple[cst.Call, Rule, str]] = []
-        self.comparisons: list[cst.Comparison] = []
-        self.imports: list[cst.ImportFrom] = []
-        self.wrapper: MetadataWrapper | None = None
-        self.parents: dict[cst.CSTNode, cst.CSTNode | None] = {}
-        self._stack: list[cst.CSTNode] = []
-        self._positions = self._all_parents = self._assigns = None
-        self.any_skip_marker = any(SKIP_MARKER in line for line in lines)
-
-    def leave_Module(self, original_node: cst.Module) -> None:
-        """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
-        self.finish_constants()
-        self.finish_deferred()
-        self.finish_comparisons()
-        self.finish_imports()
+if TYPE_CHECKING:
+    import libcst as cst
 
 
 def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
                    text: str) -> tuple[cst.Module, list[Diagnostic]]:
     """Rewrite a parsed module; returns the new module and the diagnostics (positions in the input)."""
-    new, diags, _ = _rewrite(module, ruleset, options, path, text)
+    from kmigrate.rewrite.collect import rewrite  # libcst is imported only for modules that need it
+
+    new, diags, _ = rewrite(module, ruleset, options, path, text)
     return new, diags
-
-
-def _rewrite(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
-             text: str) -> tuple[cst.Module, list[Diagnostic], ModulePlans]:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    collector = Collector(ruleset, options, path, text.splitlines())
-    collector.wrapper = wrapper
-    wrapper.visit(collector)
-    plans = collector.plans
-    if plans.empty:
-        return module, plans.diagnostics, plans  # nothing to change: skip the transform pass
-    new = wrapper.module.visit(Applier(plans, ruleset, options))
-    return new, plans.diagnostics, plans
 
 
 # libcst's tree and scope metadata take about 0.7 GB per MB of source: a larger file that needs the
@@ -141,6 +80,9 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSe
     """The engine over only the statements that matter (quick.unread_statements): every other line
     becomes a placeholder comment, so lines and columns (and diagnostics) stay those of the input,
     and is put back afterwards. None when this cannot be done exactly; the whole module is then read."""
+    import libcst as cst
+
+    from kmigrate.rewrite.collect import rewrite
     from kmigrate.rewrite.parse import parse_module
 
     if UNREAD in text:
@@ -163,7 +105,7 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSe
         return None  # the whole module is parsed, and any error reported in its own terms
     if respaced:
         return None
-    new, diags, plans = _rewrite(module, ruleset, options, path, reduced)
+    new, diags, plans = rewrite(module, ruleset, options, path, reduced)
     if plans.modules_needed:
         return None  # where `import math` goes depends on every top-level statement
     if new is module:
