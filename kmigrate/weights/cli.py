@@ -6,6 +6,7 @@ Importing this module imports neither TensorFlow nor Keras; h5py and numpy load 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -71,6 +72,10 @@ def _common(f):
 @click.group("weights")
 def weights() -> None:
     """Convert Keras 1 .h5 weight files for Keras 3 `load_weights`."""
+    # The proof multiplies small matrices (a batch of two inputs): OpenBLAS's threads only contend for them
+    # (measured 7x slower on a busy 2-core machine). OpenBLAS reads this when numpy loads, which the
+    # commands do later; a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _fmt_err(v) -> str:
