@@ -177,9 +177,11 @@ def _read_keras1(h5, h5py) -> K1File:
         if not isinstance(model_config, dict) or "class_name" not in model_config:
             raise BadInput("`model_config` is not a Keras model config")
     if "training_config" in attrs:
-        dropped.append("training_config (optimizer, loss): Keras 1 settings do not carry over; compile again")
+        dropped.append(f"training_config (optimizer, loss): Keras {'2' if keras2 else '1'} settings do not carry "
+                       "over; compile again")
     if "optimizer_weights" in h5:
-        dropped.append("optimizer_weights: Keras 1 optimizer state does not fit Keras 3 optimizers")
+        dropped.append(f"optimizer_weights: Keras {'2' if keras2 else '1'} optimizer state does not fit Keras 3 "
+                       "optimizers")
     file_size = os.path.getsize(h5.filename)
     layers: dict[str, K1Layer] = {}
     saved_tf = False
