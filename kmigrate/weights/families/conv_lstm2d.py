@@ -8,7 +8,7 @@ import numpy as np
 
 from kmigrate.weights.families import correlation
 from kmigrate.weights.families.base import decide_flip, decide_layout, flip_spatial, keras, tup
-from kmigrate.weights.families.conv import conv_kernel, layouts_matching
+from kmigrate.weights.families.conv import conv_kernel, layouts_matching, proof_extent
 from kmigrate.weights.families import recurrent
 from kmigrate.weights.families.recurrent import Recurrent, activation, inner_activation, run_steps
 from kmigrate.weights.layer import Context, LayerPlan
@@ -120,10 +120,18 @@ class ConvLSTM2D(Recurrent):
 
     def sample(self, p, old, rng):
         W = old["W_i"]
-        if p.input_shape and None not in p.input_shape:
-            return rng.uniform(-1, 1, (2,) + tuple(p.input_shape))
-        frame = (W.shape[1], 7, 7) if p.layout == "th" else (7, 7, W.shape[2])
-        return rng.uniform(-1, 1, (2, 3) + frame)
+        first = p.layout == "th"
+        if not (p.input_shape and None not in p.input_shape):
+            frame = (W.shape[1], 7, 7) if first else (7, 7, W.shape[2])
+            return rng.uniform(-1, 1, (2, 3) + frame)
+        # the model's frames cut as a convolution's proof input is (conv.proof_extent: the same padding,
+        # every tap used), and a few steps: the recurrent kernels act from the second one
+        steps, frame = p.input_shape[0], tuple(p.input_shape[1:])
+        ks, n = (W.shape[2:], frame[1:]) if first else (W.shape[:2], frame[:-1])
+        s = tup((p.keras1_config or {}).get("subsample"), 2)
+        spatial = tuple(proof_extent(ni, ki, si) for ni, ki, si in zip(n, ks, s))
+        frame = (frame[0],) + spatial if first else spatial + (frame[-1],)
+        return rng.uniform(-1, 1, (2, min(steps, recurrent.PROOF_STEPS)) + frame)
 
     def check(self, p, old, new, rng):
         k1 = p.keras1_config or {}
