@@ -156,7 +156,8 @@ def convert_cmd(src, dst, layout, backend, to, config_path, template_path, class
         click.echo(f"note: the kernels follow the backend the Keras 2 file records ({flipped[0]})")
     elif flipped:
         who = {"theano": "Theano", "tensorflow": "TensorFlow"}[flipped[0]]
-        click.echo(f"note: verified on the assumption that {who} trained the model "
+        done = "verified" if report.verified else "converted"
+        click.echo(f"note: {done} on the assumption that {who} trained the model "
                    "(--backend; a Keras 1 file does not record it); a prediction on a known input is the "
                    "end-to-end check")
     if report.name_map:

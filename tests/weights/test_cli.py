@@ -448,3 +448,6 @@ def test_success_says_which_training_backend_was_assumed(th_theano, tmp_path):
     code, out, _ = run("convert", th_theano, tmp_path / "new.h5", "--backend", "tensorflow")
     assert code == 0
     assert "verified on the assumption that TensorFlow trained the model" in out
+    code, out, _ = run("convert", th_theano, tmp_path / "fast.h5", "--backend", "tensorflow", "--no-verify")
+    assert code == 0
+    assert "converted on the assumption that TensorFlow trained the model" in out and "verified on" not in out
