@@ -192,3 +192,16 @@ def test_a_template_gru_with_reset_after_is_refused_by_name(tmp_path):
         convert_file(str(HERE / "rnn_weights.h5"), str(tmp_path / "new.h5"),
                      Settings(backend="theano", template=read_template(str(template))))
     assert e.value.layer == "dec"
+
+
+def test_a_template_embedding_of_another_size_is_refused(tmp_path):
+    model = _k3("rnn")
+    cfg = json.loads(model.to_json())
+    cfg["config"]["layers"][1]["config"]["input_dim"] = 11
+    template = tmp_path / "m.json"
+    template.write_text(json.dumps(cfg))
+    with pytest.raises(BadInput, match=re.escape("Embedding table shape (10, 4) does not match the model "
+                                                 "(input_dim=11, output_dim=4)")) as e:
+        convert_file(str(HERE / "rnn_weights.h5"), str(tmp_path / "new.h5"),
+                     Settings(backend="theano", template=read_template(str(template))))
+    assert e.value.layer == "emb"

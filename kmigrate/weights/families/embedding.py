@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kmigrate.weights.families.base import Family, tensorflow
+from kmigrate.weights.h5io import BadInput
 
 
 def reference(W: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -17,6 +18,14 @@ class Embedding(Family):
     stored = ("W",)
     new = ("embeddings",)
     config_optional = True  # the proof needs only what the Keras 1 config says
+
+    def plan(self, p, ctx):
+        cfg = p.keras2_config or {}
+        want = (cfg.get("input_dim"), cfg.get("output_dim"))
+        shape = p.weights[0].shape
+        if len(shape) != 2 or any(w is not None and w != s for w, s in zip(want, shape)):
+            raise BadInput(f"Embedding table shape {shape} does not match the model (input_dim={want[0]}, "
+                           f"output_dim={want[1]})", p.old_name)
 
     def convert(self, p, arrays):
         # old: W (input_dim, output_dim)   new: embeddings (input_dim, output_dim), unchanged
