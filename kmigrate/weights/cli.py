@@ -221,8 +221,8 @@ def inspect_cmd(file, layout, backend, to, config_path, template_path, classes) 
             click.echo(f"  keras 1 config: {json.dumps(p.keras1_config, sort_keys=True, default=str)[:400]}")
         if p.keras2_config is not None:
             click.echo(f"  keras 2 config: {json.dumps(p.keras2_config, sort_keys=True, default=str)[:400]}")
-        for w in p.weights:
-            click.echo(f"  weight {w.name} {w.shape} {w.dtype}")
+        for w in p.weights:  # a Keras 2 array under the name and shape Keras 1 gave it, and where it is
+            click.echo(f"  weight {w.name} {w.shape} {w.dtype}" + (f" (stored as {w.path})" if k1.keras2 else ""))
         if p.family:
             flips = p.family.flips or any(q.family.flips for q in p.facts.get("wrapped", []))
             backend = p.backend or ("unknown" if flips else "not needed")

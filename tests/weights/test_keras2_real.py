@@ -187,3 +187,15 @@ def test_a_keras2_file_saved_on_tensorflow_is_not_flipped(name, tmp_path):
     want = np.load(HERE / f"{name}_pred.npy")
     got = model.predict(np.load(HERE / f"{name}_input.npy"), verbose=0)
     assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
+
+
+def test_inspect_shows_where_each_keras2_array_is_stored():
+    from click.testing import CliRunner
+
+    from kmigrate.weights.cli import weights
+
+    r = CliRunner().invoke(weights, ["inspect", str(HERE / "conv_dense_th_weights.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "keras_version: 2.0.8" in r.stdout
+    assert "weight conv2d_1_W (3, 3, 2, 3) <f4 (stored as /conv2d_1/conv2d_1/kernel)" in r.stdout
+    assert "backend: theano" in r.stdout  # recorded by Keras 2, not asked
