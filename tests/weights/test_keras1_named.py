@@ -205,3 +205,12 @@ def test_a_template_embedding_of_another_size_is_refused(tmp_path):
         convert_file(str(HERE / "rnn_weights.h5"), str(tmp_path / "new.h5"),
                      Settings(backend="theano", template=read_template(str(template))))
     assert e.value.layer == "emb"
+
+
+def test_class_option_needs_layer_equals_class(tmp_path):
+    r = CliRunner().invoke(weights, ["convert", str(HERE / "rnn_weights.h5"), str(tmp_path / "n.h5"), "--backend",
+                                     "theano", "--class", "Embedding"])
+    assert r.exit_code == 2 and "--class Embedding: expected LAYER=CLASS" in r.stderr
+    r = CliRunner().invoke(weights, ["convert", str(HERE / "rnn_weights.h5"), str(tmp_path / "n.h5"), "--backend",
+                                     "theano", "--class", "emb=Embedding"])
+    assert r.exit_code == 0 and "every layer verified" in r.stdout
