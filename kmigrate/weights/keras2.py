@@ -161,6 +161,9 @@ def as_keras1(k1: K1File, config: dict[str, Any] | None,
         settings = replace(settings, backend=recorded)
     elif recorded:
         notes.append(f"the file records backend='{recorded}'; the kernels are taken as --backend says")
+    if settings.template is not None or settings.classes:
+        notes.append("--template and --class are not used on a Keras 2 file: its config or weight names give "
+                     "every class")
     if config is not None:
         raw = entries(config)
     else:
