@@ -53,6 +53,10 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
             raise BadInput("output already exists: pass --force to replace it", path=out)
     with open_input(src) as h5:
         k1 = read_keras1(h5)
+        if k1.keras2:
+            raise BadInput(f"a Keras {k1.keras_version or '2'} file: `kmigrate model convert` takes Keras 1 "
+                           "files; `kmigrate weights convert` converts its weights (with the kernel flip its "
+                           "backend needs) for the migrated code", path=src)
         if k1.model_config is None:
             raise BadInput("the file has no model config (written by save_weights): convert its weights with "
                            "`kmigrate weights convert` and build the model from the migrated code", path=src)

@@ -172,3 +172,10 @@ def test_cli_converts_and_verifies(tmp_path):
     again = subprocess.run([sys.executable, "-m", "kmigrate", "model", "convert", str(ROOT / m["files"]["model"]),
                             str(dst)], capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--force" in again.stderr
+
+
+def test_a_keras2_file_is_refused_with_what_to_do(tmp_path):
+    src = ROOT / "tests" / "weights" / "keras2_real" / "conv_dense_th_model.h5"
+    with pytest.raises(BadInput, match="weights convert"):
+        convert_model(str(src), str(tmp_path / "m.keras"), Settings(backend="theano"))
+    assert not (tmp_path / "m.keras").exists()
