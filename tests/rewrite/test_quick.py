@@ -108,3 +108,22 @@ def _engine_at(text: str, options: Options, path: str) -> tuple[str, list]:
     module, _ = parse_module(text)
     new, diags = rewrite_module(module, RS, options, path, text)
     return new.code, diags
+
+
+def test_a_module_too_large_for_libcst_is_refused_in_one_line():
+    from kmigrate.diagnostics import Status
+    from kmigrate.rewrite.engine import MAX_ENGINE_CHARS
+    from kmigrate.rewrite.files import process_data
+
+    name = "'" + "a" * MAX_ENGINE_CHARS + "'"
+    big = f"from keras.layers import Dense\nlayer = Dense(output_dim=3, name={name})\n"
+    result = process_data("big.py", big.encode(), Options())
+    assert result.status is Status.FAILED
+    (diag,) = result.diagnostics
+    assert "too large to rewrite" in diag.message and "\n" not in diag.message
+    # the same size is fine where libcst reads only the Keras statements, or nothing at all
+    data = f"DATA = {name}\nfrom keras.layers import Dense\nlayer = Dense(output_dim=3)\n"
+    result = process_data("data.py", data.encode(), Options())
+    assert result.status is Status.CHANGED and "Dense(units=3)" in result.new_text
+    assert process_data("done.py", data.replace("output_dim", "units").encode(), Options()).status \
+        is Status.UNCHANGED
