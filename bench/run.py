@@ -113,7 +113,9 @@ def main() -> int:
             out = tmp / "tf_out"
             tf = median(n, lambda: (shutil.rmtree(out, ignore_errors=True),
                                           [TF_UPGRADE, "--intree", str(tmp / "keras1"), "--outtree", str(out),
-                                           "--reportfile", str(tmp / "tf_report.txt")])[1])
+                                           "--reportfile", str(tmp / "tf_report.txt")])[1], ok=(0,))
+            if len(list(out.glob("*.py"))) != len(k1):  # a baseline that stopped early would flatter it
+                raise SystemExit(f"bench: tf_upgrade_v2 wrote {len(list(out.glob('*.py')))} of {len(k1)} files")
             r = mine / tf
             row("Keras 1 tree: rewrite -j 1 vs tf_upgrade_v2 --intree", mine, tf, f"{r:.2f}x", "<= 0.50x", r <= 0.5)
         else:
