@@ -11,6 +11,7 @@ from typing import Any
 
 from kmigrate.spec.model import TARGET_LAYER_KWARGS, Rule
 from kmigrate.spec.pipeline import NOLIT, Refuse
+from kmigrate.spec.special import REGISTRY
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ def bind_names(rule: Rule, spelling: str, written: list[Written],
         raise Refuse(f"{len(positional)} positional arguments; Keras 1 `{spelling}` takes at most "
                      f"{len(rule.signature)}")
     k1 = set(rule.all_params)
-    k2 = set(rule.target_params) | set(TARGET_LAYER_KWARGS)
+    # a keyword a rule's named function consumes means what Keras 1 meant even where Keras 3 takes
+    # the word too (`LSTM(8, input_dim=4)`: Keras 3 reads input_shape=(4,), Keras 1 meant (None, 4))
+    consumed = {c for name in rule.special for c in getattr(REGISTRY.get(name), "consumes", ())}
+    k2 = (set(rule.target_params) | set(TARGET_LAYER_KWARGS)) - consumed
     keywords = [a.keyword for a in written if a.keyword is not None]
     unknown = [k for k in keywords if k not in k1 and k not in k2]
     if unknown:
@@ -50,7 +54,7 @@ def bind_names(rule: Rule, spelling: str, written: list[Written],
             lit = positional[i].lit
             if isinstance(lit, int) and not isinstance(lit, bool):
                 k1_positional.append(f"integer positional argument {i + 1}, `{dim}`")
-            elif lit is NOLIT and not k2_keywords and spelling in rule.dual:
+            elif lit is NOLIT and not k2_keywords and not k1_keywords and spelling in rule.dual:
                 return None, (f"{spelling}(...) left as written: positional argument {i + 1} is "
                               f"`{dim}` in Keras 1 but `strides` in Keras 2/3 and is not a literal")
     for i, a in enumerate(positional[:len(rule.signature)]):
