@@ -43,14 +43,28 @@ def test_sigkill_leaves_no_torn_output_and_no_temp_file_after_the_next_run(tmp_p
     out.mkdir()
     rng = random.Random(7)
     outcomes = set()
-    for trial in range(5):
+
+    def command(dst):
+        return [sys.executable, "-m", "kmigrate", "weights", "convert", str(src), str(dst), "--backend", "theano",
+                "--to", "channels_last", "--no-verify"]
+
+    start = time.perf_counter()  # how long a whole run takes here: the kills land within it
+    subprocess.run(command(tmp_path / "timed.h5"), check=True, capture_output=True)
+    whole = time.perf_counter() - start
+    for trial in range(6):
         dst = out / f"converted{trial}.h5"
-        cmd = [sys.executable, "-m", "kmigrate", "weights", "convert", str(src), str(dst), "--backend", "theano",
-               "--to", "channels_last", "--no-verify"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
+        proc = subprocess.Popen(command(dst), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if trial < 4:  # while the output is being written: as soon as its temporary file appears
+            while proc.poll() is None and not [p for p in out.iterdir() if atomic.is_temp_name(p.name)
+                                               and p.name.startswith(f".{dst.name}.")]:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.05))
+        else:  # anywhere in the run
+            time.sleep(whole * rng.uniform(0.1, 0.98))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        if [p for p in out.iterdir() if atomic.is_temp_name(p.name) and p.name.startswith(f".{dst.name}.")]:
+            outcomes.add("killed while writing")  # (the next run in this folder removes that file)
         if dst.exists():  # finished before the kill: a whole file
             outcomes.add("complete")
             report = convert_file(str(src), str(tmp_path / f"check{trial}.h5"), Settings(backend="theano",
@@ -67,4 +81,5 @@ def test_sigkill_leaves_no_torn_output_and_no_temp_file_after_the_next_run(tmp_p
     report = convert_file(str(src), str(final), Settings(backend="theano", to="channels_last"), verify=False)
     assert report.ok and final.exists()
     assert not [p for p in out.iterdir() if atomic.is_temp_name(p.name)], leftovers
-    assert "absent" in outcomes, "no kill landed mid-conversion: the test did not test anything"
+    assert "absent" in outcomes, "no kill landed before the end: the test did not test anything"
+    assert "killed while writing" in outcomes, "no kill landed while the output was being written"
