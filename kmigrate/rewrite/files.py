@@ -67,12 +67,18 @@ def _python_error(text: str, exc: BaseException) -> SourceError:
                        getattr(exc, "editor_line", 0), getattr(exc, "editor_column", 0))
 
 
+def _parser_error(exc: BaseException) -> bool:
+    """libcst's ParserSyntaxError, without importing libcst for a module that never needed it."""
+    import sys
+
+    libcst = sys.modules.get("libcst")
+    return libcst is not None and isinstance(exc, libcst.ParserSyntaxError)
+
+
 def migrate_python(text: str, path: str = "-", options: Options | None = None,
                    ruleset: RuleSet | None = None, py2: bool = False) -> tuple[str, list[Diagnostic]]:
     """What `kmigrate rewrite` does to Python source: the engine's rewrite, on a Python 3 port with
     `py2`, then the layout tidy-up (duplicate imports, continuation lines). Raises SourceError."""
-    from libcst import ParserSyntaxError
-
     from kmigrate.py2 import MissingFissix, looks_like_python2, parse_error_position, port
     from kmigrate.rewrite import tidy
 
@@ -92,7 +98,9 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
         pass  # libcst decides, and may know newer syntax than this interpreter; its error is worded below
     try:
         new, diags = rewrite_source(source, path, options, ruleset)
-    except ParserSyntaxError as exc:
+    except Exception as exc:  # noqa: BLE001 - only libcst's parse error is handled here
+        if not _parser_error(exc):
+            raise
         error = _python_error(source, exc)
         if not py2:
             if looks_like_python2(source):
@@ -108,7 +116,9 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
                               *where) from None
         try:
             new, diags = rewrite_source(ported, path, options, ruleset)
-        except ParserSyntaxError as exc2:
+        except Exception as exc2:  # noqa: BLE001 - only libcst's parse error is handled here
+            if not _parser_error(exc2):
+                raise
             raise _python_error(ported, exc2) from None
         notes.append(Diagnostic(Severity.INFO, "py2", "ported from Python 2 (fissix)", 0, 0, path))
         source = ported

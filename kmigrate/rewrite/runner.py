@@ -212,10 +212,11 @@ class Pool:
     """Worker processes that each rewrite one input at a time; a worker that dies is replaced and its
     input reported as crashed."""
 
-    def __init__(self, size: int, options: Options, py2: bool):
-        import libcst  # noqa: F401 - loaded once here, inherited by forked workers
+    def __init__(self, size: int, options: Options, py2: bool, preload: bool = True):
+        if preload:  # many files: load the parser once here, inherited by forked workers; one file (a
+            import libcst  # noqa: F401 - pre-commit run) loads it in its worker only if it needs it
 
-        import kmigrate.rewrite.engine  # noqa: F401
+            import kmigrate.rewrite.collect  # noqa: F401
 
         default_ruleset()
         self.size, self.options, self.py2 = max(1, size), options, py2
@@ -336,7 +337,7 @@ def run(paths: Iterable[str], settings: Settings,
                 yield first
                 yield from pending
 
-            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2)
+            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2, preload=len(files) > 1)
             for index, result in pool.run(all_tasks(), lambda: interrupt.set):
                 emit(_finish(files[index], result, settings.write))
         outcome.interrupted = interrupt.set
@@ -367,7 +368,7 @@ def run_data(name: str, data: bytes, settings: Settings) -> tuple[Run, bytes]:
         outcome.results.append(FileResult(name, Status.SKIPPED, note=NO_MARKER))
         return outcome, data
     with _Interrupt() as interrupt:
-        pool = Pool(1, settings.options, settings.py2)
+        pool = Pool(1, settings.options, settings.py2, preload=False)
         for _, result in pool.run(iter([(0, name, data)]), lambda: interrupt.set):
             outcome.results.append(result)
         outcome.interrupted = interrupt.set
