@@ -1,7 +1,7 @@
 """The Keras 3 model a Keras 1 model config describes, as data: layers, their wiring, constructions.
 
 Every layer config goes through the same rules as the code rewrite (a saved config is a call with
-keyword arguments only). Nothing here imports Keras: `build.py` makes the model, `code.py` writes it out.
+keyword arguments only). Nothing here imports Keras: `build.py` makes the model and writes its source.
 """
 
 from __future__ import annotations
