@@ -10,11 +10,12 @@ from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's 
 from kmigrate.model.graph import Graph, Node, Obj
 
 
-def build(graph: Graph):
-    """A functional Keras 3 model of built-in layers only, so that it reloads in safe mode."""
+def build(graph: Graph, taps: dict[str, Any] | None = None):
+    """A functional Keras 3 model of built-in layers only, so that it reloads in safe mode. `taps`, when
+    given, receives every node's output tensor by node name (for a model that outputs them all)."""
     keras = quiet_keras()
 
-    tensors: dict[str, Any] = {}
+    tensors: dict[str, Any] = {} if taps is None else taps
     for node in graph.nodes:
         if node.cls == "Input":
             tensors[node.name] = keras.Input(name=node.name, **node.kwargs)

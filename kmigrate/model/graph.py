@@ -46,6 +46,7 @@ class Graph:
     inputs: list[str]
     outputs: list[str]
     notes: list[str] = field(default_factory=list)
+    output_of: dict[str, str] = field(default_factory=dict)  # Keras 1 layer -> the node that gives its output
 
 
 # What the rules make of a Keras 1 layer's input keys (batch_input_shape, input_dim, input_dtype) is
@@ -75,7 +76,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
             last = output_of[p.old_name] = p.old_name
             continue
         if not p.inbound:  # the first layer of a Sequential model: its input comes from its config
-            name = f"{p.old_name}_input"
+            name = sequential_input(p.old_name)
             nodes.append(_input(name, k1))
             inputs.append(name)
             chain = [name]
@@ -98,7 +99,12 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     else:
         outputs = [last] if last else []
         name = cfg.get("name") if isinstance(cfg, dict) else None
-    return Graph(name or "model", nodes, inputs, outputs, notes)
+    return Graph(name or "model", nodes, inputs, outputs, notes, output_of)
+
+
+def sequential_input(first_layer: str) -> str:
+    """The Input made for a Sequential model's first layer (its config carries the shape)."""
+    return f"{first_layer}_input"
 
 
 _MERGES = {"Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot"}

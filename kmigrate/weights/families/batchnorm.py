@@ -15,10 +15,14 @@ from kmigrate.weights.layer import Context, LayerPlan
 
 def reference(x, gamma, beta, mean, running_std, axis=-1, epsilon=1e-3, mode=0):
     """Keras 1 BatchNormalization at inference. mode 0: the stored statistics, `running_std` used as the
-    variance (as Keras 1 did); mode 2: the current batch's mean and biased variance, whatever is stored."""
+    variance (as Keras 1 did); mode 2: the current batch's mean and biased variance, whatever is stored;
+    mode 1: each sample's mean and variance over its last axis, divided by (std + epsilon)."""
     shape = [1] * x.ndim
     shape[axis] = -1
     r = lambda v: v.reshape(shape)  # noqa: E731
+    if mode == 1:
+        std = np.sqrt(x.var(axis=-1, keepdims=True) + epsilon)
+        return (x - x.mean(axis=-1, keepdims=True)) / (std + epsilon) * r(gamma) + r(beta)
     if mode == 2:
         reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
         mean = x.mean(axis=reduce)

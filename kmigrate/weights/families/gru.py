@@ -19,7 +19,7 @@ def gate_arrays(old: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.nd
             for k, g in enumerate("zrh")}
 
 
-def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=False, layer=""):
+def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=False, layer="", mask=None):
     """Keras 1.2.2 GRU on x (batch, time, in), every step's output:
     z = inner(x W_z + b_z + h U_z); r = inner(x W_r + b_r + h U_r)
     hh = act(x W_h + b_h + (r * h) U_h); h = z * h + (1 - z) * hh."""
@@ -35,7 +35,7 @@ def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=F
         hh = act(xt @ g["h"][0] + g["h"][2] + (r * h) @ g["h"][1])
         h = z * h + (1 - z) * hh
         return h, [h]
-    return run_steps(x, step, [np.zeros((x.shape[0], units))], go_backwards)
+    return run_steps(x, step, [np.zeros((x.shape[0], units))], go_backwards, mask)
 
 
 class GRU(Recurrent):
@@ -48,6 +48,6 @@ class GRU(Recurrent):
     def keras3_defaults(self):
         return {"reset_after": False}  # Keras 1 applied the reset gate before the recurrent product
 
-    def reference(self, p, old, x, go_backwards):
+    def reference(self, p, old, x, go_backwards, mask=None):
         k1 = p.keras1_config or {}
-        return reference(old, x, k1.get("activation", "tanh"), p.facts["inner"], go_backwards, p.old_name)
+        return reference(old, x, k1.get("activation", "tanh"), p.facts["inner"], go_backwards, p.old_name, mask)

@@ -18,7 +18,7 @@ def gate_arrays(old: dict[str, np.ndarray], gates: str) -> dict[str, tuple[np.nd
             for k, g in enumerate("ifco") if g in gates}
 
 
-def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=False, layer=""):
+def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=False, layer="", mask=None):
     """Keras 1.2.2 LSTM on x (batch, time, in), every step's output:
     i = inner(x W_i + b_i + h U_i); f = inner(x W_f + b_f + h U_f); o = inner(x W_o + b_o + h U_o)
     c = f * c + i * act(x W_c + b_c + h U_c); h = o * act(c)."""
@@ -38,7 +38,7 @@ def reference(old, x, act_name="tanh", inner_name="hard_sigmoid", go_backwards=F
         h = o * act(c)
         return h, [h, c]
     zeros = np.zeros((x.shape[0], units))
-    return run_steps(x, step, [zeros, zeros], go_backwards)
+    return run_steps(x, step, [zeros, zeros], go_backwards, mask)
 
 
 class LSTM(Recurrent):
@@ -48,6 +48,6 @@ class LSTM(Recurrent):
     inner_gates = ("i", "f", "o")
     keras3_class = "LSTM"
 
-    def reference(self, p, old, x, go_backwards):
+    def reference(self, p, old, x, go_backwards, mask=None):
         k1 = p.keras1_config or {}
-        return reference(old, x, k1.get("activation", "tanh"), p.facts["inner"], go_backwards, p.old_name)
+        return reference(old, x, k1.get("activation", "tanh"), p.facts["inner"], go_backwards, p.old_name, mask)

@@ -30,6 +30,9 @@ ACTIVATIONS = {
     "linear": lambda x: x,
     "softsign": lambda x: x / (1.0 + np.abs(x)),
     "softplus": lambda x: np.log1p(np.exp(x)),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    # Keras 1.2.2 took the softmax over the last axis (2-D: each sample, 3-D: each time step)
+    "softmax": lambda x: (lambda e: e / e.sum(axis=-1, keepdims=True))(np.exp(x - x.max(axis=-1, keepdims=True))),
 }
 
 # The Keras 3 constructor arguments that decide what the layer computes at inference; the proof builds
@@ -55,12 +58,19 @@ def inner_activation(p: LayerPlan) -> str:
     return KERAS1_INNER_DEFAULT
 
 
-def run_steps(x: np.ndarray, step, states: list[np.ndarray], go_backwards: bool) -> np.ndarray:
-    """Keras 1's K.rnn on a (batch, time, ...) input: the output of every step, in processing order."""
+def run_steps(x: np.ndarray, step, states: list[np.ndarray], go_backwards: bool,
+              mask: np.ndarray | None = None) -> np.ndarray:
+    """Keras 1's K.rnn on a (batch, time, ...) input: the output of every step, in processing order.
+    A `mask` (batch, time) of False steps keeps the previous output (zeros before the first) and states."""
     outputs = []
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     for t in steps:
-        out, states = step(x[:, t], states)
+        out, new_states = step(x[:, t], states)
+        if mask is not None:
+            keep = mask[:, t].reshape((-1,) + (1,) * (out.ndim - 1))
+            out = np.where(keep, out, outputs[-1] if outputs else np.zeros_like(out))
+            new_states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
+        states = new_states
         outputs.append(out)
     return np.stack(outputs, axis=1)
 
@@ -174,5 +184,7 @@ class Recurrent(Family):
         go_backwards = bool((p.keras1_config or {}).get("go_backwards", False))
         return self.reference(p, old, x, go_backwards), self.run_keras3(p, new, x), []
 
-    def reference(self, p: LayerPlan, old: dict[str, np.ndarray], x: np.ndarray, go_backwards: bool) -> np.ndarray:
+    def reference(self, p: LayerPlan, old: dict[str, np.ndarray], x: np.ndarray, go_backwards: bool,
+                  mask: np.ndarray | None = None) -> np.ndarray:
+        """Keras 1's layer on `old` (its stored arrays), every step's output in processing order."""
         raise NotImplementedError

@@ -7,14 +7,14 @@ import numpy as np
 from kmigrate.weights.families.recurrent import PROOF_STEPS, Recurrent, activation, run_steps
 
 
-def reference(W, U, b, x, act_name="tanh", go_backwards=False, layer=""):
+def reference(W, U, b, x, act_name="tanh", go_backwards=False, layer="", mask=None):
     """Keras 1.2.2 SimpleRNN on x (batch, time, in), every step's output: h = act(x W + b + h U)."""
     act = activation(act_name, "activation", layer)
 
     def step(xt, states):
         h = act(xt @ W + b + states[0] @ U)
         return h, [h]
-    return run_steps(x, step, [np.zeros((x.shape[0], U.shape[0]))], go_backwards)
+    return run_steps(x, step, [np.zeros((x.shape[0], U.shape[0]))], go_backwards, mask)
 
 
 class SimpleRNN(Recurrent):
@@ -41,6 +41,6 @@ class SimpleRNN(Recurrent):
         steps = min(p.input_shape[0], PROOF_STEPS) if p.input_shape and p.input_shape[0] else 5
         return rng.uniform(-2, 2, (2, steps, old["W"].shape[0]))
 
-    def reference(self, p, old, x, go_backwards):
+    def reference(self, p, old, x, go_backwards, mask=None):
         k1 = p.keras1_config or {}
-        return reference(old["W"], old["U"], old["b"], x, k1.get("activation", "tanh"), go_backwards, p.old_name)
+        return reference(old["W"], old["U"], old["b"], x, k1.get("activation", "tanh"), go_backwards, p.old_name, mask)

@@ -107,7 +107,7 @@ class Wrapper(Family):
         names = [w.name for w in p.weights]
         for pre, sub in zip(self.prefixes, p.facts["wrapped"]):
             mine = {role: old[w.name] for w, role in zip(sub.weights, sub.roles) if w.name in names}
-            theirs = {n.split(":")[0]: new[pre + n.split(":")[0]] for n in sub.new_weight_names}
+            theirs = {n.split(":")[0]: new[pre + n.split(":")[0]] for n in sub.new_weight_names} if new else {}
             yield sub, mine, theirs
 
 
@@ -154,23 +154,35 @@ class Bidirectional(Wrapper):
         p.facts["merge_mode"] = (p.keras1_config or {}).get("merge_mode", "concat")
         self.adopt(p)
 
+    def reference(self, p: LayerPlan, old: dict[str, np.ndarray], x: np.ndarray, return_sequences: bool = True,
+                  mask: np.ndarray | None = None) -> np.ndarray:
+        """Keras 1.2.2 Bidirectional.call on `old` (the stored arrays by name): the backward layer runs with
+        go_backwards, its sequence is reversed back (only with return_sequences), and the two are merged
+        (concat / sum / ave / mul)."""
+        (fw, fw_old, _), (bw, bw_old, _) = self.split(p, old, None)
+        family = fw.family
+        if not hasattr(family, "reference"):
+            raise BadInput(f"Bidirectional({fw.keras1_class}) has no proof here", p.old_name)
+        backwards = bool((fw.keras1_config or {}).get("go_backwards", False))
+        y = family.reference(fw, fw_old, x, backwards, mask)
+        y_rev = family.reference(bw, bw_old, x, not backwards, mask)
+        y, y_rev = (y, y_rev[:, ::-1]) if return_sequences else (y[:, -1], y_rev[:, -1])
+        mode = p.facts["merge_mode"]
+        merges = {"concat": lambda a, b: np.concatenate([a, b], axis=-1), "sum": np.add,
+                  "ave": lambda a, b: (a + b) / 2, "mul": np.multiply}
+        if mode not in merges:
+            raise BadInput(f"merge_mode={mode!r} has no proof here", p.old_name)
+        return merges[mode](y, y_rev)
+
     def check(self, p, old, new, rng):
-        """Keras 1.2.2 Bidirectional.call: the backward layer runs with go_backwards, its sequence is
-        reversed back, and the two are merged (concat / sum / ave / mul)."""
         (fw, fw_old, fw_new), (bw, bw_old, bw_new) = self.split(p, old, new)
         family = fw.family
         if not hasattr(family, "reference"):
             raise BadInput(f"Bidirectional({fw.keras1_class}) has no proof here", p.old_name)
         x = family.sample(fw, fw_old, rng)
         backwards = bool((fw.keras1_config or {}).get("go_backwards", False))
-        y = family.reference(fw, fw_old, x, backwards)
-        y_rev = family.reference(bw, bw_old, x, not backwards)[:, ::-1]
+        want = self.reference(p, old, x)
         mode = p.facts["merge_mode"]
-        merges = {"concat": lambda a, b: np.concatenate([a, b], axis=-1), "sum": np.add,
-                  "ave": lambda a, b: (a + b) / 2, "mul": np.multiply}
-        if mode not in merges:
-            raise BadInput(f"merge_mode={mode!r} has no proof here", p.old_name)
-        want = merges[mode](y, y_rev)
         layer = keras().layers.Bidirectional(family.keras3_layer(fw, backwards), merge_mode=mode, dtype="float64")
         layer.build(x.shape)
         layer.set_weights([fw_new[n] for n in family.new] + [bw_new[n] for n in family.new])
