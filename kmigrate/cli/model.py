@@ -46,6 +46,8 @@ def convert(old: str, new: str, backend, layout, to, emit_code, force) -> None:
     layers = sum(1 for n in report.graph.nodes if n.cls != "Input")
     click.echo(f"{old} -> {new}: {layers} layers, {len(report.weights.plan.weighted)} with weights, each proven "
                f"against Keras 1's equations; the saved file reloads in safe mode to the same predictions")
+    if report.end_to_end is not None:
+        click.echo(("" if report.end_to_end.proven else "warning: ") + report.end_to_end.text())
     if backend is None and report.weights.plan.weighted:
         click.echo("note: the training backend was not given; check the whole model against a known input and "
                    "prediction with `kmigrate model verify NEW --input X.npy --expect Y.npy`")

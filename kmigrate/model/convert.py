@@ -22,11 +22,12 @@ from kmigrate import atomic
 from kmigrate.model.build import build, source
 from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's start-up log silenced
 from kmigrate.model.graph import Graph, graph_from_plan
+from kmigrate.model.proof import TOLERANCE, EndToEnd, prove
 from kmigrate.weights.convert import ConversionReport, convert_file
 from kmigrate.weights.h5io import BadInput, iter_output_layers, open_input, read_keras1
 from kmigrate.weights.plan import Settings, make_plan
 
-TOLERANCE = 1e-5  # max |prediction - expected| <= TOLERANCE * max |expected|, the measure used everywhere
+# TOLERANCE (kmigrate.model.proof): max |prediction - expected| <= TOLERANCE * max |expected|, the measure
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ModelReport:
     weights: ConversionReport
     notes: list[str] = field(default_factory=list)
     code: str | None = None  # where --emit-code wrote the source
+    end_to_end: EndToEnd | None = None  # the whole model against Keras 1.2.2's numpy forward pass
 
 
 def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
@@ -70,8 +72,9 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         if not report.ok:
             layer, why = report.failure or ("?", "verification failed")
             raise BadInput(f"weights failed their proof: {why}", layer)
+        taps: dict[str, Any] = {}
         try:
-            model = build(graph)
+            model = build(graph, taps)
         except (ValueError, TypeError) as exc:  # what Keras 3 says of the translated model
             raise BadInput(f"Keras 3 cannot build the translated model: {str(exc).splitlines()[0]}") from None
         try:
@@ -83,7 +86,8 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         notes.extend(_compile(model, training))
         saved = os.path.join(work, "model.keras")
         model.save(saved)
-        _check_reload(model, saved)
+        reloaded = _check_reload(model, saved)
+        end_to_end = prove(reloaded, model, taps, graph, plan, src, settings.backend)
         target = Path(os.path.abspath(dst))
         atomic.clean_stale(target.parent)
         with atomic.replacing(target) as tmp:
@@ -93,7 +97,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         atomic.write_bytes(Path(emit_code), source(graph, os.path.basename(src)).encode())
         code_path = emit_code
     notes.extend(n for n in report.notes if not (training and n.startswith("dropped training_config")))
-    return ModelReport(src, dst, graph, report, notes, code_path)
+    return ModelReport(src, dst, graph, report, notes, code_path, end_to_end)
 
 
 def _training_config(h5) -> dict[str, Any] | None:
@@ -147,8 +151,9 @@ def _compile(model, training: dict[str, Any] | None) -> list[str]:
     return [f"compiled with {conv.target_class}, loss {training.get('loss')!r} (Keras 1's training config)"]
 
 
-def _check_reload(model, path: str) -> None:
-    """The saved file reloads in safe mode with no kmigrate code and computes what the model computes."""
+def _check_reload(model, path: str):
+    """The saved file reloads in safe mode with no kmigrate code and computes what the model computes;
+    the reloaded model."""
     keras = quiet_keras()
 
     again = keras.models.load_model(path, safe_mode=True, compile=False)
@@ -163,6 +168,7 @@ def _check_reload(model, path: str) -> None:
     for w, g in zip(want if isinstance(want, list) else [want], got if isinstance(got, list) else [got]):
         if not np.allclose(w, g, rtol=0, atol=TOLERANCE * max(1.0, float(np.max(np.abs(w))))):
             raise BadInput("the saved model does not reload to the same predictions")
+    return again
 
 
 def verify_model(path: str, x_path: str, y_path: str) -> tuple[bool, float, float]:

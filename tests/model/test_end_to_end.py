@@ -1,0 +1,154 @@
+"""The whole-model proof of `kmigrate model convert`: Keras 1.2.2's numpy forward pass (kmigrate.model.reference)
+is itself proven against real Keras 1.2.2's recorded predictions on every zoo model, and a converted model
+that computes something else is refused naming the first layer that differs."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from kmigrate.cli import main
+from kmigrate.model import convert as convert_module
+from kmigrate.model import reference
+from kmigrate.model.convert import convert_model
+from kmigrate.model.graph import graph_from_plan
+from kmigrate.model.proof import TOLERANCE
+from kmigrate.weights.h5io import BadInput, open_input, read_array, read_keras1
+from kmigrate.weights.plan import Settings, make_plan
+
+from ..conftest import ROOT
+from ..legacy.zoo import MODELS
+
+# Keras 1.2.2's get_config() did not save ConvLSTM2D's subsample; the zoo's sources say it
+# (fixtures/legacy/models/convlstm2d_th.py and convlstm2d_tf_functional.py: the first layer has subsample=(2, 2))
+UNSAVED = {name: {"convlstm2d_1": {"subsample": [2, 2]}} for name in ("convlstm2d_th", "convlstm2d_tf_functional")}
+
+
+def _reference_prediction(name: str) -> np.ndarray:
+    """The numpy reference on the stored file and the stored input: the model's output."""
+    m = MODELS[name]
+    with open_input(str(ROOT / m["files"]["model"])) as h5:
+        k1 = read_keras1(h5)
+        plan = make_plan(k1, Settings(backend=m["backend"]))
+        arrays = {w.name: read_array(h5, w, p.old_name) for p in plan.layers for w in p.weights}
+    for p in plan.layers:
+        p.keras1_config.update(UNSAVED.get(name, {}).get(p.old_name, {}))
+    graph = graph_from_plan(plan, k1.model_config, m["backend"])
+    (feed,) = graph.inputs
+    values = reference.forward(plan.layers, arrays, {feed: np.load(ROOT / m["files"]["input"])}, m["backend"],
+                               plan.model_layout)
+    (out,) = [layer for layer, node in graph.output_of.items() if node == graph.outputs[0]]
+    return values[out]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_reference_predicts_what_keras_1_2_2_predicted(name):
+    want = np.load(ROOT / MODELS[name]["files"]["pred"])
+    got = _reference_prediction(name)
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
+
+
+def test_without_the_unsaved_stride_the_reference_cannot_run_the_file():
+    # the stride taken as 1 (what the config alone says): the stored Dense kernel does not fit, as in
+    # Keras 1.2.2's own load_model; the zoo test above proves the reference with the real stride
+    with pytest.raises(ValueError):
+        m = MODELS["convlstm2d_th"]
+        with open_input(str(ROOT / m["files"]["model"])) as h5:
+            k1 = read_keras1(h5)
+            plan = make_plan(k1, Settings(backend=m["backend"]))
+            arrays = {w.name: read_array(h5, w, p.old_name) for p in plan.layers for w in p.weights}
+        graph = graph_from_plan(plan, k1.model_config, m["backend"])
+        reference.forward(plan.layers, arrays, {graph.inputs[0]: np.load(ROOT / m["files"]["input"])},
+                          m["backend"], plan.model_layout)
+
+
+def test_the_reference_masks_steps_as_keras_1_did(monkeypatch):
+    # masking_lstm's stored input has zero steps: the zoo test passes with Keras 1's masking, and the same
+    # layers without the mask predict something else
+    m = MODELS["masking_lstm"]
+    assert np.any(np.all(np.load(ROOT / m["files"]["input"]) == 0, axis=-1))
+    want = np.load(ROOT / m["files"]["pred"])
+    masking = reference._LAYERS["Masking"]
+    monkeypatch.setitem(reference._LAYERS, "Masking", lambda *a: (masking(*a)[0], None))
+    assert np.max(np.abs(_reference_prediction("masking_lstm") - want)) > TOLERANCE * np.max(np.abs(want))
+
+
+def _convert(name: str, tmp_path, **kw):
+    m = MODELS[name]
+    return convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "m.keras"), Settings(backend=m["backend"]),
+                         **kw)
+
+
+def test_a_converted_model_is_proven_end_to_end(tmp_path):
+    report = _convert("functional_th", tmp_path)
+    e2e = report.end_to_end
+    assert e2e.proven and e2e.error <= TOLERANCE and e2e.shape == (2, 2, 8, 8)
+
+
+def test_a_corrupted_converted_weight_is_refused_naming_its_layer(tmp_path, monkeypatch):
+    # every layer's weights passed their own proof; one is changed after loading: only the whole-model
+    # proof can see it
+    load = convert_module._load_weights
+
+    def corrupt(model, graph, path, report):
+        load(model, graph, path, report)
+        layer = model.get_layer("dense_2")
+        layer.set_weights([w * 1.01 for w in layer.get_weights()])
+    monkeypatch.setattr(convert_module, "_load_weights", corrupt)
+    with pytest.raises(BadInput, match=r"does not compute what Keras 1\.2\.2 did .* first layer whose output "
+                                       r"differs: [0-9.e-]+ of max \|reference\|, nothing written") as exc:
+        _convert("batchnorm_modes", tmp_path)
+    assert exc.value.layer == "dense_2"
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_wrong_construction_is_refused_naming_its_layer(tmp_path, monkeypatch):
+    # Theano 'same' pooling built as Keras 3's padding='same' (what the construction exists to avoid)
+    from kmigrate.model import build as build_module
+
+    def keras3_same(keras, x, node):
+        k = {key: v for key, v in node.kwargs.items() if key != "layer"}
+        return getattr(keras.layers, node.kwargs["layer"])(name=node.name, **k)(x)
+    monkeypatch.setattr(build_module, "_theano_pool", keras3_same)
+    with pytest.raises(BadInput, match="first layer whose output differs") as exc:
+        _convert("pool2d_th_max_same_s2", tmp_path)
+    assert exc.value.layer == "maxpooling2d_1"
+
+
+def test_a_layer_with_no_reference_is_said_and_the_model_still_written(tmp_path, monkeypatch):
+    monkeypatch.delitem(reference._LAYERS, "ELU")
+    report = _convert("advanced_activations", tmp_path)
+    e2e = report.end_to_end
+    assert not e2e.proven and e2e.why == "elu_1: no numpy statement of Keras 1's ELU"
+    assert "end-to-end proof not possible (elu_1: no numpy statement of Keras 1's ELU)" in e2e.text()
+    assert (tmp_path / "m.keras").exists()
+
+
+def test_cli_reports_the_end_to_end_error(tmp_path, capsys):
+    m = MODELS["lstm_stateful"]  # stateful: the reload check ran it; the proof starts from zero states
+    code = main(["model", "convert", str(ROOT / m["files"]["model"]), str(tmp_path / "m.keras"), "--backend", "theano"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = re.search(r"end to end, on a random input \(2, 3, 2\) \(seed 0\): max \|Keras 3 - Keras 1\.2\.2 "
+                     r"reference\| = ([0-9.e+-]+) of max \|reference\|", out)
+    assert line and float(line.group(1)) <= TOLERANCE, out
+
+
+def test_cli_refuses_a_model_that_differs_with_one_line(tmp_path, capsys, monkeypatch):
+    load = convert_module._load_weights
+
+    def corrupt(model, graph, path, report):
+        load(model, graph, path, report)
+        layer = model.get_layer("conv_b")
+        layer.set_weights([w + 0.1 for w in layer.get_weights()])
+    monkeypatch.setattr(convert_module, "_load_weights", corrupt)
+    m = MODELS["functional_1d"]
+    code = main(["model", "convert", str(ROOT / m["files"]["model"]), str(tmp_path / "m.keras"), "--backend", "theano"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"kmigrate: error: {ROOT / m['files']['model']}: conv_b: the converted model does not "
+                          "compute what Keras 1.2.2 did")
+    assert not (tmp_path / "m.keras").exists()
