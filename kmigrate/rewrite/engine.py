@@ -37,23 +37,30 @@ def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path:
 MAX_ENGINE_CHARS = 1_000_000
 
 
-def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-") -> tuple[str, list[Diagnostic]]:
+_UNPARSED = object()
+
+
+def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-", tree=_UNPARSED,
+                 tidy: bool = False) -> tuple[str, list[Diagnostic]]:
     """Rewrite Python source text; raises libcst.ParserSyntaxError when libcst cannot parse it. A module
-    that CPython's `ast` shows needs nothing (quick.py) is never handed to libcst."""
+    that CPython's `ast` shows needs nothing (quick.py) is never handed to libcst. `tree`: the text's
+    ast if the caller has it (None: CPython does not parse it); `tidy`: lay the result out for linters
+    (tidy.py), over the lines the engine read."""
     import ast
 
     from kmigrate.rewrite.parse import parse_module
-    from kmigrate.rewrite.quick import needs_nothing, unread_statements
+    from kmigrate.rewrite.quick import NOTHING, unread_statements
 
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        tree = None  # libcst decides, and reports the error in its own words
-    if tree is not None and needs_nothing(tree, text, ruleset, options):
+    if tree is _UNPARSED:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None  # libcst decides, and reports the error in its own words
+    unread = unread_statements(tree, text, ruleset, options) if tree is not None else None
+    if unread is NOTHING:
         return text, []
-    unread = unread_statements(tree, ruleset) if tree is not None else []
     if unread:
-        done = _rewrite_read_part(text, unread, ruleset, options, path)
+        done = _rewrite_read_part(text, unread, ruleset, options, path, tidy)
         if done is not None:
             return done
     if len(text) > MAX_ENGINE_CHARS:
@@ -68,18 +75,28 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-")
             return text, diags  # nothing to rewrite: the tabs stay as written
         diags.append(Diagnostic(Severity.WARNING, "file", "indentation that mixed tabs and spaces is written "
                                 "in spaces (as CPython reads it), so that the file could be rewritten", 1, 1, path))
-    return new.code, diags
+    code = new.code
+    if tidy and code != text:
+        from kmigrate.rewrite.tidy import tidy as lay_out
+
+        code = lay_out(text, code)
+    return code, diags
 
 
-UNREAD = "#kmigrate:unread"  # stands for each line of a statement the engine does not read
+UNREAD = "#kmigrate:unread"  # ends each line of a statement the engine does not read
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
-def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSet, options: Options,
-                       path: str) -> tuple[str, list[Diagnostic]] | None:
-    """The engine over only the statements that matter (quick.unread_statements): every other line
-    becomes a placeholder comment, so lines and columns (and diagnostics) stay those of the input,
-    and is put back afterwards. None when this cannot be done exactly; the whole module is then read."""
+def _rewrite_read_part(text: str, unread: list[tuple[int, int, str]], ruleset: RuleSet, options: Options,
+                       path: str, tidy: bool = False) -> tuple[str, list[Diagnostic]] | None:
+    """The engine over only the statements that matter (quick.unread_statements): each run of other
+    statements becomes one placeholder line (`pass`, or `if 1:pass` when it holds a compound
+    statement, at its indentation), so every block keeps a statement and the columns of the read
+    lines stay those of the input; diagnostics are moved back to the input's lines, and the skipped
+    lines are put back in place of the placeholders. None when this cannot be done exactly; the
+    whole module is then read."""
+    import dataclasses
+
     import libcst as cst
 
     from kmigrate.rewrite.collect import rewrite
@@ -88,14 +105,23 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSe
     if UNREAD in text:
         return None
     lines = _LINES.findall(text)
-    kept = list(lines)
-    hidden = []
-    for first, last in unread:
-        for i in range(first - 1, min(last, len(lines))):
-            line = lines[i]
-            body = line.rstrip("\r\n")
-            hidden.append(line)
-            kept[i] = UNREAD + line[len(body):]
+    kept: list[str] = []
+    hidden: list[str] = []
+    origin: list[int] = []  # the input line of each line of the reduced module
+    at = 0
+    for first, last, placeholder in unread:
+        kept.extend(lines[at:first - 1])
+        origin.extend(range(at + 1, first))
+        span = lines[first - 1:last]
+        if not span:
+            return None
+        hidden.append("".join(span))
+        ending = span[-1][len(span[-1].rstrip("\r\n")):] or "\n"
+        kept.append(placeholder + UNREAD + ending)
+        origin.append(first)
+        at = last
+    kept.extend(lines[at:])
+    origin.extend(range(at + 1, len(lines) + 1))
     reduced = "".join(kept)
     if len(reduced) > MAX_ENGINE_CHARS:
         return None
@@ -106,14 +132,18 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int]], ruleset: RuleSe
     if respaced:
         return None
     new, diags, plans = rewrite(module, ruleset, options, path, reduced)
-    if plans.modules_needed:
-        return None  # where `import math` goes depends on every top-level statement
+    diags = [dataclasses.replace(d, line=origin[d.line - 1]) if 0 < d.line <= len(origin) else d for d in diags]
     if new is module:
         return text, diags
-    out = _LINES.findall(new.code)
+    code = new.code
+    if tidy and code != reduced:
+        from kmigrate.rewrite.tidy import tidy as lay_out
+
+        code = lay_out(reduced, code)  # what it touches lies on read lines: brackets, imports
+    out = _LINES.findall(code)
     it = iter(hidden)
     try:
-        result = "".join(next(it) if line.rstrip("\r\n") == UNREAD else line for line in out)
+        result = "".join(next(it) if line.rstrip("\r\n").endswith(UNREAD) else line for line in out)
     except StopIteration:
         return None
     if next(it, None) is not None:

@@ -43,11 +43,12 @@ class SourceError(ValueError):
 
 
 def rewrite_source(text: str, path: str = "-", options: Options | None = None,
-                   ruleset: RuleSet | None = None) -> tuple[str, list[Diagnostic]]:
-    """The engine's rewrite of Python source text; raises libcst.ParserSyntaxError when it does not parse."""
+                   ruleset: RuleSet | None = None, **engine) -> tuple[str, list[Diagnostic]]:
+    """The engine's rewrite of Python source text; raises libcst.ParserSyntaxError when it does not parse.
+    `engine`: rewrite_text's `tree` and `tidy`."""
     from kmigrate.rewrite.engine import rewrite_text  # here, not at import: files without Keras code never need it
 
-    return rewrite_text(text, ruleset or default_ruleset(), options or Options(), path)
+    return rewrite_text(text, ruleset or default_ruleset(), options or Options(), path, **engine)
 
 
 def _python_error(text: str, exc: BaseException) -> SourceError:
@@ -80,7 +81,6 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
     """What `kmigrate rewrite` does to Python source: the engine's rewrite, on a Python 3 port with
     `py2`, then the layout tidy-up (duplicate imports, continuation lines). Raises SourceError."""
     from kmigrate.py2 import MissingFissix, looks_like_python2, parse_error_position, port
-    from kmigrate.rewrite import tidy
 
     # libcst knows only \n and \r\n: a file of bare \r line endings (old Mac) is parsed as \n and put
     # back, so it comes out byte-identical when nothing changes. Python reads \r as a newline anyway.
@@ -88,16 +88,16 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
     source = text.replace("\r", "\n") if bare_cr else text
     notes: list[Diagnostic] = []
     try:
-        ast.parse(source)
+        tree = ast.parse(source)
     except (RecursionError, MemoryError):
         # CPython's parser gives up in milliseconds where libcst's native parser grinds for minutes and
         # then crashes (a 10,000-term sum: 150 s, then SIGSEGV); CPython could not run this file either
         raise SourceError("too deeply nested: CPython's own parser gives up on it (RecursionError); "
                           "left as is") from None
     except (SyntaxError, ValueError):
-        pass  # libcst decides, and may know newer syntax than this interpreter; its error is worded below
+        tree = None  # libcst decides, and may know newer syntax than this interpreter; its error is worded below
     try:
-        new, diags = rewrite_source(source, path, options, ruleset)
+        new, diags = rewrite_source(source, path, options, ruleset, tree=tree, tidy=True)
     except Exception as exc:  # noqa: BLE001 - only libcst's parse error is handled here
         if not _parser_error(exc):
             raise
@@ -115,15 +115,13 @@ def migrate_python(text: str, path: str = "-", options: Options | None = None,
             raise SourceError(f"does not parse as Python 3 or Python 2: {error.message.split(': ', 1)[-1]}",
                               *where) from None
         try:
-            new, diags = rewrite_source(ported, path, options, ruleset)
+            new, diags = rewrite_source(ported, path, options, ruleset, tidy=True)
         except Exception as exc2:  # noqa: BLE001 - only libcst's parse error is handled here
             if not _parser_error(exc2):
                 raise
             raise _python_error(ported, exc2) from None
         notes.append(Diagnostic(Severity.INFO, "py2", "ported from Python 2 (fissix)", 0, 0, path))
         source = ported
-    if new != source:
-        new = tidy.tidy(source, new)
     if bare_cr:
         new = new.replace("\n", "\r")
     return new, notes + diags

@@ -31,6 +31,13 @@ class NeedsEngine(Exception):
     """Something here may be rewritten or reported: the libcst engine decides."""
 
 
+class _Deferred(NeedsEngine):
+    """A call that is Keras 2 API as written, and gets Keras 1's defaults only in a module with an
+    edit elsewhere: read when something else is."""
+
+
+NOTHING: list = []  # unread_statements' answer for a module that needs no edit and no report
+
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
@@ -59,11 +66,8 @@ def _facts(rs: RuleSet, options: Options) -> _Facts:
 
 def needs_nothing(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> bool:
     """True only if the engine would leave `text` (parsed as `tree`) unchanged and report nothing."""
-    try:
-        _Module(tree, text, _facts(ruleset, options)).check()
-    except (NeedsEngine, Refuse):
-        return False
-    return True
+    m = engine_sites(tree, text, ruleset, options)
+    return m is not None and not m.sites
 
 
 class _Module:
@@ -80,16 +84,36 @@ class _Module:
         self.nested_import: set[str] = set()
         self.keras_imported = False
         self.calls: list[tuple[ast.Call, ast.AST | None, ast.AST | None, list]] = []
-        self.attributes: list[tuple[ast.Attribute, bool]] = []
+        self.attributes: list[tuple[ast.Attribute, bool, ast.stmt | None]] = []
         self.module_context: dict[str, Any] = {}
+        # per statement (engine_sites): the innermost statements where the engine may edit or report,
+        # and the names of imported Keras 1 names the rewrite renames (every reference counts)
+        self.sites: set[ast.stmt] = set()
+        self.deferred: set[ast.stmt] = set()
+        self.renamed: set[str] = set()
+        self.stmt: ast.stmt | None = None
+
+    def need(self, stmt: ast.stmt | None) -> None:
+        """The engine must read `stmt` (None: the statement being checked, raised to check())."""
+        if stmt is None:
+            raise NeedsEngine
+        self.sites.add(stmt)
 
     # -- collect -----------------------------------------------------------------------------------
     def check(self) -> None:
         self.walk(self.tree, None, None, 0, self.tree.body)
-        for node, outer in self.attributes:
-            self.check_attribute(node, outer)
-        for node, parent, grand, siblings in self.calls:
-            self.check_call(node, parent, grand, siblings)
+        for node, outer, stmt in self.attributes:
+            try:
+                self.check_attribute(node, outer)
+            except (NeedsEngine, Refuse):
+                self.sites.add(stmt)
+        for node, parent, grand, siblings, stmt in self.calls:
+            try:
+                self.check_call(node, parent, grand, siblings)
+            except _Deferred:
+                self.deferred.add(stmt)
+            except (NeedsEngine, Refuse):
+                self.sites.add(stmt)
 
     def walk(self, node: ast.AST, parent, grand, depth: int, siblings) -> None:
         """One pass over the tree: bindings, imports, calls and attribute chains, in source order."""
@@ -103,11 +127,14 @@ class _Module:
         if t is ast.Import or t is ast.ImportFrom:
             self.visit_import(node, depth)
             return
+        statement = isinstance(node, ast.stmt)
+        if statement:
+            outer, self.stmt = self.stmt, node
         if t is ast.Attribute:
-            self.attributes.append((node, not (type(parent) is ast.Attribute)))
+            self.attributes.append((node, not (type(parent) is ast.Attribute), self.stmt))
         elif t is ast.Call:
             if type(node.func) in (ast.Name, ast.Attribute):
-                self.calls.append((node, parent, grand, siblings))
+                self.calls.append((node, parent, grand, siblings, self.stmt))
         elif t in _SCOPES:
             if t is not ast.Lambda:
                 self.other.add(node.name)
@@ -136,6 +163,8 @@ class _Module:
                         self.walk(item, node, parent, depth, value)
             elif isinstance(value, ast.AST):
                 self.walk(value, node, parent, depth, siblings)
+        if statement:
+            self.stmt = outer
 
     def visit_import(self, node, depth: int) -> None:
         f = self.f
@@ -150,20 +179,21 @@ class _Module:
             if module.split(".")[0] == "keras":
                 self.keras_imported = True
             if module in f.module_map:
-                raise NeedsEngine
+                self.need(node)
             for a in node.names:
                 qname = f"{module}.{a.name}"
                 if qname in f.module_map or renamed_name(self.rs, module, a.name) is not None:
-                    raise NeedsEngine
-                self.check_name(qname, alias=True)
+                    self.need(node)
+                    self.renamed.add(a.asname or a.name)
+                self.check_name(qname, alias=True, stmt=node)
                 self.bind(a.asname or a.name, qname, depth)
             return
         for a in node.names:
             if a.name.split(".")[0] == "keras":
                 self.keras_imported = True
             if a.name in f.module_map:
-                raise NeedsEngine
-            self.check_name(a.name, alias=True)
+                self.need(node)
+            self.check_name(a.name, alias=True, stmt=node)
             if a.asname:
                 self.bind(a.asname, a.name, depth)
             else:
@@ -193,16 +223,18 @@ class _Module:
             out.add(name + suffix)  # a module-level binding is its own qualified name
         return out
 
-    def check_name(self, qname: str, alias: bool = False) -> None:
-        """The engine's never-silent names check (Collector.check_name): would it report `qname`?"""
+    def check_name(self, qname: str, alias: bool = False, stmt: ast.stmt | None = None) -> None:
+        """The engine's never-silent names check (Collector.check_name): would it report `qname`?
+        (An import's own check, `stmt`, is recorded per statement; an attribute's raises.)"""
         f = self.f
         gone = f.removed.get(qname)
         if gone is not None and alias and f.options.enabled(gone.id):
-            raise NeedsEngine
+            self.need(stmt)
+            return
         if f.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
             return
         if self.rs.keras3_lacks(qname) is not None:
-            raise NeedsEngine
+            self.need(stmt)
 
     def handled(self, qname: str) -> bool:
         f = self.f
@@ -227,8 +259,14 @@ class _Module:
 
     # -- calls -------------------------------------------------------------------------------------
     def check_call(self, node: ast.Call, parent, grand, siblings) -> None:
+        deferred = False
         for q in self.readings(node.func):
-            self.check_call_as(node, q, parent, grand, siblings)
+            try:
+                self.check_call_as(node, q, parent, grand, siblings)
+            except _Deferred:
+                deferred = True  # another reading may still need the engine outright
+        if deferred:
+            raise _Deferred
 
     def check_call_as(self, node: ast.Call, qname: str | None, parent, grand, siblings) -> None:
         f = self.f
@@ -259,7 +297,7 @@ class _Module:
             positional = sum(1 for w in written if w.keyword is None)
             if positionals_differ(rule, spelling, positional) is not None:
                 raise NeedsEngine
-            return
+            raise _Deferred
         if rule.kind == "method" or rule.names[spelling] != spelling:
             raise NeedsEngine  # renamed, or reads the receiver: the engine decides
         args, index = [], set()
@@ -471,46 +509,179 @@ def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
     return idents, bound, read
 
 
-def unread_statements(tree: ast.Module, ruleset: RuleSet) -> list[tuple[int, int]]:
-    """Line ranges (1-based, inclusive) of top-level statements the engine can skip without changing
-    what it writes or reports anywhere else: statements that name nothing a rule knows and bind no
-    name the rest reads as a call argument or a method receiver (whose bindings the engine follows).
-    Imports are always read. Empty when the module has a star import."""
+def engine_sites(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> _Module | None:
+    """The module read per statement: `.sites` holds the innermost statements where the engine may
+    edit or report, `.renamed` the imported names whose every reference the engine counts. None when
+    the module must be read whole (a star import may bind any name)."""
+    m = _Module(tree, text, _facts(ruleset, options))
+    try:
+        m.check()
+    except (NeedsEngine, Refuse):
+        return None
+    return m
+
+
+_BLOCKS = ("body", "orelse", "finalbody")
+_MODEL_FACTORIES = frozenset({"Sequential", "Model", "load_model", "model_from_json", "model_from_yaml"})
+
+
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists a compound statement holds (except and case clauses included)."""
+    out = [getattr(stmt, name) for name in _BLOCKS if getattr(stmt, name, None)]
+    out += [h.body for h in getattr(stmt, "handlers", ())]
+    out += [c.body for c in getattr(stmt, "cases", ())]
+    return out
+
+
+def _header(stmt: ast.stmt) -> list[ast.AST]:
+    """What a compound statement holds besides its statement lists: test, target, decorators ..."""
+    out = []
+    for name in stmt._fields:
+        if name in _BLOCKS or name in ("handlers", "cases"):
+            continue
+        value = getattr(stmt, name, None)
+        if isinstance(value, ast.AST):
+            out.append(value)
+        elif type(value) is list:
+            out.extend(v for v in value if isinstance(v, ast.AST))
+    for h in getattr(stmt, "handlers", ()):
+        if h.type is not None:
+            out.append(h.type)
+    return out
+
+
+def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Options,
+                      ) -> list[tuple[int, int, str]] | None:
+    """Statements, at any depth, the engine can skip without changing what it writes or reports
+    anywhere else: (first line, last line, placeholder for the first line), 1-based and inclusive.
+
+    A statement is read when the ast reading (engine_sites) finds an edit or a report in it, when it
+    holds such a statement (its own lines are read, its blocks decided statement by statement), when
+    it is an import or the module docstring, when it binds a name a rule knows (a Keras name, a
+    rule's new name: shadowing and "already names something else" depend on it), when it mentions
+    an imported name the rewrite renames (the import keeps the old name while any reference is
+    left), when it binds a name that read code uses as an argument or a method receiver and some
+    binding of that name is a model or a generator with `batch_size` (the bindings the engine
+    follows), or when it shares a line with a read statement. None: read the whole module."""
+    m = engine_sites(tree, text, ruleset, options)
+    if m is None:
+        return None
+    if not m.sites:
+        return NOTHING
     found = _SEEDS.get(id(ruleset))
     if found is None or found[0] is not ruleset:
         found = _SEEDS[id(ruleset)] = (ruleset, _seeds(ruleset))
     seeds = set(found[1])
-    body = tree.body
-    spans, infos = [], []
-    for stmt in body:
-        if type(stmt) in (ast.Import, ast.ImportFrom):
-            if any(a.name == "*" for a in stmt.names):
-                return []
-            if type(stmt) is ast.ImportFrom and (stmt.level or (stmt.module or "").split(".")[0] == "keras"):
-                seeds.update((a.asname or a.name) for a in stmt.names)
-            elif type(stmt) is ast.Import:
-                seeds.update((a.asname or a.name).split(".")[0] for a in stmt.names
-                             if a.name.split(".")[0] == "keras")
-        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-        spans.append((start, stmt.end_lineno))
-        infos.append(_identifiers(stmt))
-    keep = [type(s) in (ast.Import, ast.ImportFrom) or bool(info[0] & seeds) for s, info in zip(body, infos)]
+    for name, qnames in m.imported.items():
+        if any(q.split(".")[0] == "keras" for q in qnames):
+            seeds.add(name)
+    lines = m.byte_lines()
+    sites = m.sites | m.deferred
+    renamed = m.renamed
+
+    units: list[tuple[ast.stmt, tuple[set[str], set[str], set[str]]]] = []  # may be skipped
+    keep: set[int] = set()  # ids of units that are read
     read: set[str] = set()
-    for k, info in zip(keep, infos):
-        if k:
-            read |= info[2]
-    changed = True
-    while changed:  # a kept statement reads what a skipped one binds: keep that one too
-        changed = False
-        for i, info in enumerate(infos):
-            if not keep[i] and info[1] & read:
-                keep[i] = changed = True
-                read |= info[2]
-    changed = True
-    while changed:  # never split a line between a kept and a skipped statement
-        changed = False
-        for i in range(len(body)):
-            if not keep[i] and ((i and keep[i - 1] and spans[i - 1][1] >= spans[i][0])
-                                or (i + 1 < len(body) and keep[i + 1] and spans[i + 1][0] <= spans[i][1])):
-                keep[i] = changed = True
-    return [span for span, k in zip(spans, keep) if not k]
+    spans: list[tuple[int, int, ast.stmt, bool, int, int]] = []  # (first, last, statement, on lines of
+    # its own, block, index in the block)
+    followed: set[str] = set()  # names with a binding the engine follows (a model, a batch_size)
+
+    def holds_site(stmt: ast.stmt) -> bool:
+        if stmt in sites:
+            return True
+        return any(holds_site(s) for block in _blocks(stmt) for s in block)
+
+    def visit(block: list[ast.stmt], top: bool, elif_chain: bool = False) -> None:
+        b = id(block)
+        for i, stmt in enumerate(block):
+            first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+            t = type(stmt)
+            if top and i == 0 and t is ast.Expr and type(stmt.value) is ast.Constant:
+                continue  # the docstring: where a new import goes depends on it
+            is_elif = elif_chain and t is ast.If and i == 0 and len(block) == 1 and \
+                lines[stmt.lineno - 1].lstrip().startswith(b"elif")
+            if is_elif or holds_site(stmt):
+                if not is_elif:
+                    idents, bound, reads = _identifiers_of(_header(stmt))
+                    read.update(reads)
+                    if "batch_size" in idents or idents & _MODEL_FACTORIES:
+                        followed.update(bound)
+                spans.append((first, stmt.lineno, stmt, False, b, i))  # its own lines are read
+                for name in _BLOCKS:
+                    sub = getattr(stmt, name, None)
+                    if sub:
+                        visit(sub, False, elif_chain=(t is ast.If and name == "orelse"))
+                for h in getattr(stmt, "handlers", ()):
+                    visit(h.body, False)
+                for c in getattr(stmt, "cases", ()):
+                    visit(c.body, False)
+                continue
+            if t is ast.Import or t is ast.ImportFrom:
+                spans.append((first, stmt.end_lineno, stmt, False, b, i))
+                continue
+            info = _identifiers(stmt)
+            own = m.alone_on_its_line(stmt)  # its lines hold nothing else (no `;`, no clause header)
+            spans.append((first, stmt.end_lineno, stmt, own, b, i))
+            units.append((stmt, info))
+            if not own or info[1] & seeds or info[0] & renamed:
+                keep.add(id(stmt))
+                read.update(info[2])
+
+    visit(tree.body, True)
+    # the bindings the engine follows: every binding of a read name, when one of them is a model or
+    # a generator made with batch_size (receiver_is_model, batch_size_of)
+    binders: dict[str, list[int]] = {}
+    for stmt, (idents, bound, _) in units:
+        for name in bound:
+            binders.setdefault(name, []).append(id(stmt))
+            if "batch_size" in idents or idents & _MODEL_FACTORIES:
+                followed.add(name)
+    info_of = {id(stmt): info for stmt, info in units}
+    todo = list(read)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in followed:
+            for sid in binders.get(name, ()):
+                if sid not in keep:
+                    keep.add(sid)
+                    todo.extend(info_of[sid][2])
+    # adjacent skipped statements of one block become one span (with the blank and comment lines
+    # between them): the engine then reads one placeholder line for them all
+    out: list[list] = []
+    previous = None
+    for first, last, stmt, own, block, i in spans:
+        if not own or id(stmt) in keep:
+            previous = None
+            continue
+        compound = bool(_blocks(stmt))
+        if previous is not None and previous == (block, i - 1):
+            out[-1][1] = last
+            out[-1][2] = out[-1][2] or compound
+        else:
+            out.append([first, last, compound])
+        previous = (block, i)
+    result = []
+    for first, last, compound in out:
+        line = lines[first - 1]
+        result.append((first, last, line[:_indent(line)].decode("utf-8") + ("if 1:pass" if compound else "pass")))
+    return result
+
+
+def _indent(line: bytes) -> int:
+    return len(line) - len(line.lstrip(b" \t"))
+
+
+def _identifiers_of(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str]]:
+    idents: set[str] = set()
+    bound: set[str] = set()
+    read: set[str] = set()
+    for node in nodes:
+        i, b, r = _identifiers(node)
+        idents |= i
+        bound |= b
+        read |= r
+    return idents, bound, read

@@ -8,7 +8,7 @@ import pytest
 from kmigrate.rewrite.engine import _rewrite_read_part, rewrite_module
 from kmigrate.rewrite.files import rewrite_source
 from kmigrate.rewrite.parse import parse_module
-from kmigrate.rewrite.quick import needs_nothing, unread_statements
+from kmigrate.rewrite.quick import NOTHING, needs_nothing, unread_statements
 from kmigrate.spec.loader import default_ruleset
 from kmigrate.spec.model import Options
 
@@ -97,11 +97,17 @@ def test_reading_part_of_a_module_is_reading_all_of_it(label, text, options):
         tree = ast.parse(text)
     except SyntaxError:
         return
-    unread = unread_statements(tree, RS)
-    assert unread or "import *" in text  # the helpers at least, unless a star import may bind anything
+    unread = unread_statements(tree, text, RS, options)
+    if unread is None:
+        assert "import *" in text  # a star import may bind anything: the module is read whole
+        return
+    if unread is NOTHING:
+        assert _engine_at(text, options, "m.py") == (text, []), label
+        return
+    assert unread  # the helpers at least
     part = _rewrite_read_part(text, unread, RS, options, "m.py")
-    if part is not None:
-        assert part == _engine_at(text, options, "m.py"), label
+    assert part is not None, label  # the reduced module parses and maps back
+    assert part == _engine_at(text, options, "m.py"), label
 
 
 def _engine_at(text: str, options: Options, path: str) -> tuple[str, list]:
@@ -127,3 +133,60 @@ def test_a_module_too_large_for_libcst_is_refused_in_one_line():
     assert result.status is Status.CHANGED and "Dense(units=3)" in result.new_text
     assert process_data("done.py", data.replace("output_dim", "units").encode(), Options()).status \
         is Status.UNCHANGED
+
+
+_FILLER = ("if len(ARGS) > 3:  # unrelated control flow between the Keras statements\n"
+           "    count = 1\n"
+           "elif ARGS:\n"
+           "    pass\n"
+           "else:\n"
+           "    for i in range(2):\n"
+           "        count = i\n"
+           "try:\n"
+           "    total = sum(\n"
+           "        ARGS)\n"
+           "except (TypeError,\n"
+           "        ValueError):\n"
+           "    total = 0\n")
+
+
+def _interleaved(text: str) -> str | None:
+    """The source inside a function, with unrelated statements of every block shape after each of its
+    statements: what the engine skips then lies between, inside and around what it reads."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n"
+    out, done = [], 0
+    for stmt in tree.body:
+        out += lines[done:stmt.end_lineno]
+        done = stmt.end_lineno
+        if not lines[done - 1].rstrip().endswith(("\\", ":")):
+            out.append(_FILLER)
+    out += lines[done:]
+    body = "".join("    " + line if line.strip() else line for line in "".join(out).splitlines(keepends=True))
+    return "ARGS = []\n\n\n@staticmethod\ndef main(ARGS=ARGS):\n" + body + "\n\nclass Other:\n    def run(self):\n" \
+        + "".join("        " + line for line in _FILLER.splitlines(keepends=True))
+
+
+@pytest.mark.parametrize("label,text,options", SOURCES, ids=lambda v: v if isinstance(v, str) and "\n" not in v else "")
+def test_skipping_statements_inside_blocks_is_reading_all_of_it(label, text, options):
+    """Statements skipped at any depth (inside functions, branches, loops, try clauses) change nothing
+    the engine writes or reports, and the placeholders put back give the input's lines."""
+    text = _interleaved(text)
+    if text is None:
+        return
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return  # e.g. `from __future__` or a star import, which a function body cannot hold
+    unread = unread_statements(tree, text, RS, options)
+    if unread is None or unread is NOTHING:
+        return
+    assert unread, label  # the filler at least
+    part = _rewrite_read_part(text, unread, RS, options, "m.py")
+    assert part is not None, label
+    assert part == _engine_at(text, options, "m.py"), label
