@@ -31,16 +31,19 @@ def model() -> None:
 @click.option("--emit-code", "emit_code", type=click.Path(dir_okay=False), default=None,
               help="also write readable Keras 3 source that builds the same model")
 @click.option("--force", is_flag=True, help="replace existing outputs")
-def convert(old: str, new: str, backend, layout, to, emit_code, force) -> None:
+@click.option("--set", "given", multiple=True, metavar="LAYER.KEY=VALUE",
+              help="a Keras 1 setting the file did not save, e.g. convlstm2d_1.subsample=2,2 (repeatable)")
+def convert(old: str, new: str, backend, layout, to, emit_code, force, given) -> None:
     """Read OLD's Keras 1 model config as data, translate every layer through the rules, convert and
     prove the weights, and save NEW (.keras), which keras.models.load_model reads with no kmigrate code."""
     from kmigrate.model.convert import convert_model
+    from kmigrate.model.lost import parse_setting
     from kmigrate.weights.h5io import BadInput
     from kmigrate.weights.plan import Settings
 
     try:
         report = convert_model(old, new, Settings(layout=layout, backend=backend, to=to), force=force,
-                               emit_code=emit_code)
+                               emit_code=emit_code, given=[parse_setting(g) for g in given])
     except BadInput as e:
         _fail(e.path or old, e.layer, str(e))
     layers = sum(1 for n in report.graph.nodes if n.cls != "Input")

@@ -23,6 +23,7 @@ from kmigrate.model.build import build, source
 from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's start-up log silenced
 from kmigrate.model.graph import Graph, graph_from_plan
 from kmigrate.model.proof import TOLERANCE, EndToEnd, prove
+from kmigrate.model.lost import apply_settings, infer_unsaved, layer_configs
 from kmigrate.weights.convert import ConversionReport, convert_file
 from kmigrate.weights.h5io import BadInput, iter_output_layers, open_input, read_keras1
 from kmigrate.weights.plan import Settings, make_plan
@@ -42,9 +43,10 @@ class ModelReport:
 
 
 def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
-                  emit_code: str | None = None) -> ModelReport:
+                  emit_code: str | None = None, given: list[tuple[str, str, Any]] = ()) -> ModelReport:
     """Convert `src` to `dst` (a `.keras` file). Nothing is written unless every step succeeds; bad
-    input raises BadInput naming the file, the layer and what to do."""
+    input raises BadInput naming the file, the layer and what to do. `given` are (layer, Keras 1 key,
+    value) settings the file did not save (`--set`)."""
     if not dst.endswith(".keras"):
         raise BadInput("the output must be a .keras file", path=dst)
     for out in [dst] + ([emit_code] if emit_code else []):
@@ -63,9 +65,15 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
             raise BadInput("the file has no model config (written by save_weights): convert its weights with "
                            "`kmigrate weights convert` and build the model from the migrated code", path=src)
         training = _training_config(h5)
+        told = apply_settings(k1.model_config, list(given))
         plan = make_plan(k1, settings)
+        inferred, found = infer_unsaved(plan)
+        if inferred:  # into the config, as if the file had saved them, and planned again
+            for name, _, cfg in layer_configs(k1.model_config):
+                cfg.update({k: list(v) for k, v in inferred.get(name, {}).items()})
+            plan = make_plan(k1, settings)
         graph = graph_from_plan(plan, k1.model_config, settings.backend)
-    notes = list(graph.notes)
+    notes = told + found + list(graph.notes)
     with tempfile.TemporaryDirectory(prefix="kmigrate-model-") as work:
         weights_path = os.path.join(work, "weights.h5")
         report = convert_file(src, weights_path, settings, verify=True)

@@ -134,8 +134,9 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
             config["shared_axes"] = shared
     statistics = _batchnorm_statistics(p, config)
     if p.keras1_class == "ConvLSTM2D":
-        notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's subsample, dropout_W/U or "
-                     "regularizers: built with strides 1 and none of them")
+        # its subsample, also unsaved, was given or inferred before (kmigrate.model.lost)
+        notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's dropout_W/U or regularizers: "
+                     "built with none of them")
     # graph_from_plan makes the Inputs; Theano 'same' pooling is built here (_theano_pool)
     context: dict[str, Any] = {"form": "functional", "model_input": True, "theano_pool": True}
     if p.input_shape is not None:

@@ -19,14 +19,15 @@ from ..conftest import ROOT
 from ..legacy.zoo import MODELS, TOLERANCE, readme_table
 
 TABLE = readme_table()
-# what the file itself does not say (Keras 1.2.2's get_config() left it out): refused, and why
-LOST = {"convlstm2d_th": "did not save ConvLSTM2D's subsample",
-        "convlstm2d_tf_functional": "did not save ConvLSTM2D's subsample"}
+# Keras 1.2.2's get_config() left out ConvLSTM2D's subsample, and with two such layers the stored Dense
+# kernel fits several strides: the user gives the first (as the model's source has it), the file pins the other
+GIVEN = {"convlstm2d_th": [("convlstm2d_1", "subsample", (2, 2))],
+         "convlstm2d_tf_functional": [("convlstm2d_1", "subsample", (2, 2))]}
 # Every zoo model converts whole, including those whose code keeps a call Keras 3 cannot express
 # (Theano 'same' pooling, built here as -inf / exclusive padding and 'valid' pooling; BatchNormalization
 # mode=2, built from keras.ops statistics) and the one where Keras 3's channels_first Conv3D adds its
 # bias wrongly (built channels_last between two Permutes).
-PASSING = sorted(n for n in TABLE if n not in LOST)
+PASSING = sorted(TABLE)
 CODE_REFUSED = sorted(n for n, (status, _) in TABLE.items() if status == "refused")
 
 LOADER = r"""
@@ -57,16 +58,22 @@ def converted(tmp_path_factory):
         m = MODELS[name]
         dst = folder / f"{name}.keras"
         try:
-            convert_model(str(ROOT / m["files"]["model"]), str(dst), _settings(m))
+            convert_model(str(ROOT / m["files"]["model"]), str(dst), _settings(m), given=GIVEN.get(name, ()))
         except Exception as e:  # noqa: BLE001 - each model's failure is its own test's
             errors[name] = f"{type(e).__name__}: {getattr(e, 'layer', None)}: {e}"
             continue
         jobs.append([name, str(dst), str(ROOT / m["files"]["input"]), str(ROOT / m["files"]["pred"])])
+    return fresh_predictions(jobs, folder), errors
+
+
+def fresh_predictions(jobs: list[list[str]], folder) -> dict[str, list[float]]:
+    """[name, model.keras, X.npy, Y.npy] each loaded in one new process with no kmigrate import:
+    {name: [max |prediction - Y|, max |Y|]}."""
     env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(folder)}
     result = subprocess.run([sys.executable, "-c", LOADER, json.dumps(jobs)], capture_output=True, text=True,
                             env=env, cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1]), errors
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("name", PASSING)
@@ -101,11 +108,38 @@ def test_a_lambda_layer_is_refused_by_name(tmp_path):
     assert exc.value.layer == "lambda_1"
 
 
-@pytest.mark.parametrize("name", sorted(LOST))
-def test_a_model_whose_file_lost_a_setting_is_refused_with_the_reason(name, tmp_path):
+@pytest.mark.parametrize("name", sorted(GIVEN))
+def test_two_unsaved_strides_the_weights_do_not_pin_are_refused_naming_the_layers(name, tmp_path):
     m = MODELS[name]
-    with pytest.raises(BadInput, match=LOST[name]):
+    with pytest.raises(BadInput, match=r"did not save ConvLSTM2D's subsample of convlstm2d_1, convlstm2d_2 and "
+                                       r"\d+ choices fit .*--set convlstm2d_1\.subsample=") as exc:
         convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "x.keras"), _settings(m))
+    assert exc.value.layer == "convlstm2d_1"
+    assert not (tmp_path / "x.keras").exists()
+
+
+@pytest.mark.parametrize("name", sorted(GIVEN))
+def test_the_stride_left_open_is_inferred_once_the_user_gives_the_other(name, tmp_path):
+    m = MODELS[name]
+    report = convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "x.keras"), _settings(m),
+                           given=GIVEN[name])
+    assert "convlstm2d_1: ConvLSTM2D built with subsample=(2, 2) (given with --set)" in report.notes
+    assert any(n.startswith("convlstm2d_2: subsample (1, 1) inferred") and "dense_1's stored kernel" in n
+               for n in report.notes), report.notes
+
+
+def test_a_given_stride_the_stored_weights_contradict_is_refused(tmp_path):
+    m = MODELS["convlstm2d_th"]
+    with pytest.raises(BadInput, match=r"subsample given does not fit dense_1's stored kernel \(18, 2\)") as exc:
+        convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "x.keras"), _settings(m),
+                      given=[("convlstm2d_1", "subsample", (1, 1)), ("convlstm2d_2", "subsample", (1, 1))])
+    assert exc.value.layer == "convlstm2d_1"
+    with pytest.raises(BadInput, match="no layer named 'conv_9'"):
+        convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "x.keras"), _settings(m),
+                      given=[("conv_9", "subsample", (2, 2))])
+    with pytest.raises(BadInput, match="the file saved border_mode='same'"):
+        convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "x.keras"), _settings(m),
+                      given=[("convlstm2d_1", "border_mode", "valid")])
     assert not (tmp_path / "x.keras").exists()
 
 
@@ -179,3 +213,54 @@ def test_a_keras2_file_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(BadInput, match="weights convert"):
         convert_model(str(src), str(tmp_path / "m.keras"), Settings(backend="theano"))
     assert not (tmp_path / "m.keras").exists()
+
+
+KERAS1 = ROOT / "fixtures" / "model" / "keras1"
+
+
+def _files(folder, name: str) -> list[str]:
+    return [str(folder / f"{name}_{part}") for part in ("model.h5", "input.npy", "pred.npy")]
+
+
+def test_an_unsaved_stride_the_stored_weights_pin_is_inferred_and_said(tmp_path):
+    jobs = []
+    for name, stride, pin in [("convlstm_stride_dense", (2, 2), "dense_1's stored kernel (18, 2)"),
+                              ("convlstm_stride_bn", (2, 1), "batchnormalization_1's stored gamma (24,)")]:
+        h5, x, y = _files(KERAS1, name)
+        report = convert_model(h5, str(tmp_path / f"{name}.keras"), Settings(backend="theano"))
+        note = next(n for n in report.notes if "inferred" in n)
+        assert note.startswith(f"convlstm2d_1: subsample {stride} inferred (Keras 1.2.2 did not save it)"), note
+        assert pin in note
+        jobs.append([name, str(tmp_path / f"{name}.keras"), x, y])
+    for name, (err, scale) in fresh_predictions(jobs, tmp_path).items():
+        assert err <= TOLERANCE * scale, (name, err, scale)
+
+
+def test_cli_refuses_a_stride_nothing_pins_by_name_and_takes_it_with_set(tmp_path):
+    h5, x, y = _files(KERAS1, "convlstm_stride_unpinned")  # ConvLSTM2D -> GlobalAveragePooling2D -> Dense
+    dst = tmp_path / "m.keras"
+    run = subprocess.run([sys.executable, "-m", "kmigrate", "model", "convert", h5, str(dst), "--backend", "theano"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"{h5}: convlstm2d_1: Keras 1.2.2 did not save ConvLSTM2D's subsample" in run.stderr
+    assert "--set convlstm2d_1.subsample=ROWS,COLS" in run.stderr and not dst.exists()
+    run = subprocess.run([sys.executable, "-m", "kmigrate", "model", "convert", h5, str(dst), "--backend", "theano",
+                          "--set", "convlstm2d_1.subsample=2,2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "note: convlstm2d_1: ConvLSTM2D built with subsample=(2, 2) (given with --set)" in run.stdout
+    ver = subprocess.run([sys.executable, "-m", "kmigrate", "model", "verify", str(dst), "--input", x, "--expect", y],
+                         capture_output=True, text=True)
+    assert ver.returncode == 0 and ": ok" in ver.stdout, ver.stdout + ver.stderr
+    bad = subprocess.run([sys.executable, "-m", "kmigrate", "model", "convert", h5, str(dst), "--force",
+                          "--set", "convlstm2d_1:subsample"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected LAYER.KEY=VALUE" in bad.stderr
+
+
+def test_set_values_are_read_as_data():
+    from kmigrate.model.lost import parse_setting
+
+    assert parse_setting("convlstm2d_1.subsample=2,2") == ("convlstm2d_1", "subsample", (2, 2))
+    assert parse_setting("a.b.c=same") == ("a.b", "c", "same")
+    assert parse_setting("x.dropout_W=0.5") == ("x", "dropout_W", 0.5)
+    with pytest.raises(BadInput):
+        parse_setting("subsample=2")
