@@ -19,12 +19,20 @@ NO_EQUAL_SPACE = dict(whitespace_before=cst.SimpleWhitespace(""), whitespace_aft
 class Applier(ImportApplier, cst.CSTTransformer):
     """Apply the collected plans; everything not planned is left byte for byte."""
 
-    def __init__(self, plans: ModulePlans, ruleset: RuleSet, options: Options) -> None:
+    def __init__(self, plans: ModulePlans, ruleset: RuleSet, options: Options,
+                 touched: set[cst.CSTNode] | None = None) -> None:
         super().__init__()
         self.plans = plans
         self.extras: dict[cst.Call, tuple[list[cst.Call], list[cst.Call]]] = {}
         self.rs = ruleset
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
+        self.touched = touched  # the planned nodes and their ancestors (None: visit everything)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """A subtree with no planned node in it is left as it is, without visiting it."""
+        if self.touched is not None and node not in self.touched:
+            return False
+        return super().on_visit(node)
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
         new = self.plans.strings.get(original)

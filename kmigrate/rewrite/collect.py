@@ -49,11 +49,25 @@ class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.C
         self.deferred: list[tuple[cst.Call, Rule, str]] = []
         self.comparisons: list[cst.Comparison] = []
         self.imports: list[cst.ImportFrom] = []
+        self.import_nodes: list[cst.CSTNode] = []  # every import statement, as the applier may rewrite it
         self.wrapper: MetadataWrapper | None = None
         self.parents: dict[cst.CSTNode, cst.CSTNode | None] = {}
         self._stack: list[cst.CSTNode] = []
         self._positions = self._all_parents = self._assigns = None
         self.any_skip_marker = any(SKIP_MARKER in line for line in lines)
+
+    def touched(self) -> set[cst.CSTNode]:
+        """Every node the applier changes, and their ancestors: the applier visits only these."""
+        plans = self.plans
+        out: set[cst.CSTNode] = set()
+        starts = [*plans.calls, *plans.strings, *plans.attributes, *plans.wraps, *plans.wraps.values()]
+        if plans.imports_change:
+            starts += self.import_nodes
+        for node in starts:
+            while node is not None and node not in out:
+                out.add(node)
+                node = self.parent(node)
+        return out
 
     def leave_Module(self, original_node: cst.Module) -> None:
         """Work that needs the whole module seen: deferred calls, compared literals, import bindings."""
@@ -73,5 +87,5 @@ def rewrite(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
     plans = collector.plans
     if plans.empty:
         return module, plans.diagnostics, plans  # nothing to change: skip the transform pass
-    new = wrapper.module.visit(Applier(plans, ruleset, options))
+    new = wrapper.module.visit(Applier(plans, ruleset, options, collector.touched()))
     return new, plans.diagnostics, plans

@@ -17,6 +17,7 @@ class ImportCollector:
 
     # -- visitors --------------------------------------------------------------------------------
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.import_nodes.append(node)
         if isinstance(node.names, cst.ImportStar):
             self.any_star = True
         if node.relative or node.module is None:
@@ -40,6 +41,7 @@ class ImportCollector:
                 self.check_name(alias, f"{module}.{get_full_name_for_node(alias.name)}")
 
     def visit_Import(self, node: cst.Import) -> None:
+        self.import_nodes.append(node)
         if any(get_full_name_for_node(a.name).split(".")[0] == "keras" for a in node.names):
             self.keras_imported = True
         if any(get_full_name_for_node(a.name) in self.module_map for a in node.names):
