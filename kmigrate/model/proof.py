@@ -101,8 +101,9 @@ def prove(model, built, taps: dict[str, Any], graph: Graph, plan: Plan, src: str
             want = forward(plan.layers, _Stored(h5, plan), feeds, backend, plan.model_layout)
     except NoReference as e:
         return EndToEnd(False, why=f"{e.layer}: {e}")
-    except (ValueError, IndexError) as e:  # Keras 1 itself could not run the model as the file describes it
-        return EndToEnd(False, why=f"the Keras 1 reference cannot run the model as saved: {str(e).splitlines()[0]}")
+    except (ValueError, IndexError, KeyError, TypeError) as e:  # Keras 1 itself could not run the model as saved
+        return EndToEnd(False, why=f"the Keras 1 reference cannot run the model as saved: "
+                                   f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
     names = {node: layer for layer, node in graph.output_of.items()}
     outs = [names[o] for o in graph.outputs]
     got = _predict(model, [feeds[i] for i in graph.inputs])

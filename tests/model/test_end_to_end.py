@@ -14,7 +14,7 @@ from kmigrate.model import convert as convert_module
 from kmigrate.model import reference
 from kmigrate.model.convert import convert_model
 from kmigrate.model.graph import graph_from_plan
-from kmigrate.model.proof import TOLERANCE
+from kmigrate.model.proof import TOLERANCE, sample_inputs
 from kmigrate.weights.h5io import BadInput, open_input, read_array, read_keras1
 from kmigrate.weights.plan import Settings, make_plan
 
@@ -74,6 +74,26 @@ def test_the_reference_masks_steps_as_keras_1_did(monkeypatch):
     masking = reference._LAYERS["Masking"]
     monkeypatch.setitem(reference._LAYERS, "Masking", lambda *a: (masking(*a)[0], None))
     assert np.max(np.abs(_reference_prediction("masking_lstm") - want)) > TOLERANCE * np.max(np.abs(want))
+
+
+def _plan_and_graph(name: str):
+    m = MODELS[name]
+    with open_input(str(ROOT / m["files"]["model"])) as h5:
+        k1 = read_keras1(h5)
+        plan = make_plan(k1, Settings(backend=m["backend"]))
+    return plan, graph_from_plan(plan, k1.model_config, m["backend"])
+
+
+def test_the_random_input_has_the_models_shape_and_exercises_its_indices_and_masks():
+    plan, graph = _plan_and_graph("embedding_gru_functional")  # Input(shape=(4,), dtype='int32') -> Embedding(15)
+    (x,) = sample_inputs(graph, plan).values()
+    assert x.shape == (2, 4) and x.dtype.kind == "i" and 0 <= x.min() and x.max() < 15
+    plan, graph = _plan_and_graph("masking_lstm")  # Masking(mask_value=0.) on (4, 2)
+    (x,) = sample_inputs(graph, plan).values()
+    assert x.shape == (2, 4, 2) and np.all(x[0, -1] == 0) and np.all(x[1] != 0)
+    plan, graph = _plan_and_graph("lstm_stateful")  # batch_input_shape=(2, 3, 2): the batch is the model's
+    assert sample_inputs(graph, plan)["lstm_1_input"].shape == (2, 3, 2)
+    assert sample_inputs(graph, plan)["lstm_1_input"].tolist() == sample_inputs(graph, plan)["lstm_1_input"].tolist()
 
 
 def _convert(name: str, tmp_path, **kw):
