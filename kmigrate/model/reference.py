@@ -349,7 +349,10 @@ def _merge(run, p, cfg, xs, masks):
         if any(m is not None for m in masks):
             raise NoReference("a masked concat merge", p.old_name)
         return np.concatenate(xs, axis=cfg.get("concat_axis", -1)), None
-    if mode == "dot" and len(xs) == 2 and all(x.ndim == 2 for x in xs):
+    axes = cfg.get("dot_axes", -1)
+    if mode == "dot" and len(xs) == 2 and all(x.ndim == 2 for x in xs) and \
+            all(a in (1, -1) for a in (axes if isinstance(axes, (list, tuple)) else [axes])):
+        # K.batch_dot of two (batch, n) over their features: (batch,), made (batch, 1)
         return np.sum(xs[0] * xs[1], axis=1, keepdims=True), None
     raise NoReference(f"no numpy statement of Keras 1's Merge mode {mode!r} on these inputs", p.old_name)
 

@@ -26,19 +26,28 @@ from ..legacy.zoo import MODELS
 UNSAVED = {name: {"convlstm2d_1": {"subsample": [2, 2]}} for name in ("convlstm2d_th", "convlstm2d_tf_functional")}
 
 
+# Real Keras 1.2.2 models (Theano) for what the zoo leaves out: Merge modes, an Embedding mask through
+# recurrent and TimeDistributed layers, activations by name, ZeroPadding2D's 4-tuple (generate.py there)
+EXTRA = ROOT / "fixtures" / "model" / "reference"
+EXTRA_MODELS = sorted(p.name[:-len("_model.h5")] for p in EXTRA.glob("*_model.h5"))
+
+
 def _reference_prediction(name: str) -> np.ndarray:
     """The numpy reference on the stored file and the stored input: the model's output."""
-    m = MODELS[name]
-    with open_input(str(ROOT / m["files"]["model"])) as h5:
+    if name in EXTRA_MODELS:
+        model, x, backend = EXTRA / f"{name}_model.h5", EXTRA / f"{name}_input.npy", "theano"
+    else:
+        m = MODELS[name]
+        model, x, backend = ROOT / m["files"]["model"], ROOT / m["files"]["input"], m["backend"]
+    with open_input(str(model)) as h5:
         k1 = read_keras1(h5)
-        plan = make_plan(k1, Settings(backend=m["backend"]))
+        plan = make_plan(k1, Settings(backend=backend))
         arrays = {w.name: read_array(h5, w, p.old_name) for p in plan.layers for w in p.weights}
     for p in plan.layers:
         p.keras1_config.update(UNSAVED.get(name, {}).get(p.old_name, {}))
-    graph = graph_from_plan(plan, k1.model_config, m["backend"])
+    graph = graph_from_plan(plan, k1.model_config, backend)
     (feed,) = graph.inputs
-    values = reference.forward(plan.layers, arrays, {feed: np.load(ROOT / m["files"]["input"])}, m["backend"],
-                               plan.model_layout)
+    values = reference.forward(plan.layers, arrays, {feed: np.load(x)}, backend, plan.model_layout)
     (out,) = [layer for layer, node in graph.output_of.items() if node == graph.outputs[0]]
     return values[out]
 
@@ -49,6 +58,23 @@ def test_the_reference_predicts_what_keras_1_2_2_predicted(name):
     got = _reference_prediction(name)
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("name", EXTRA_MODELS)
+def test_the_reference_predicts_what_keras_1_2_2_predicted_beyond_the_zoo(name, tmp_path):
+    want = np.load(EXTRA / f"{name}_pred.npy")
+    got = _reference_prediction(name)
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
+    report = convert_model(str(EXTRA / f"{name}_model.h5"), str(tmp_path / "m.keras"), Settings(backend="theano"))
+    assert report.end_to_end.proven and report.end_to_end.error <= TOLERANCE
+
+
+def test_the_reference_carries_an_embedding_mask_as_keras_1_did(monkeypatch):
+    want = np.load(EXTRA / "masked_embedding_pred.npy")
+    embedding = reference._LAYERS["Embedding"]
+    monkeypatch.setitem(reference._LAYERS, "Embedding", lambda *a: (embedding(*a)[0], None))
+    assert np.max(np.abs(_reference_prediction("masked_embedding") - want)) > TOLERANCE * np.max(np.abs(want))
 
 
 def test_without_the_unsaved_stride_the_reference_cannot_run_the_file():
