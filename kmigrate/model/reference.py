@@ -21,6 +21,9 @@ from kmigrate.weights.families.recurrent import ACTIVATIONS
 from kmigrate.weights.layer import LayerPlan
 
 
+KERAS_EPSILON = 1e-7  # keras.json's default `epsilon`, K.epsilon()
+
+
 class NoReference(Exception):
     """A layer (or a setting of one) that has no numpy statement here: the model cannot be proven end to end."""
 
@@ -334,7 +337,7 @@ def _global_pooling(rank: int, mode: str):
 
 
 def _merge(run, p, cfg, xs, masks):
-    """Keras 1.2.2 Merge (and merge()): sum, mul, ave, max, concat on concat_axis; dot of two 2-D inputs."""
+    """Keras 1.2.2 Merge (and merge()): sum, mul, ave, max, concat on concat_axis; dot and cos of two 2-D inputs."""
     mode = cfg.get("mode", "sum")
     xs = [np.asarray(x, np.float64) for x in xs]
     if mode in ("sum", "mul", "ave", "max"):
@@ -350,10 +353,17 @@ def _merge(run, p, cfg, xs, masks):
             raise NoReference("a masked concat merge", p.old_name)
         return np.concatenate(xs, axis=cfg.get("concat_axis", -1)), None
     axes = cfg.get("dot_axes", -1)
-    if mode == "dot" and len(xs) == 2 and all(x.ndim == 2 for x in xs) and \
+    if mode in ("dot", "cos") and len(xs) == 2 and all(x.ndim == 2 for x in xs) and \
             all(a in (1, -1) for a in (axes if isinstance(axes, (list, tuple)) else [axes])):
         # K.batch_dot of two (batch, n) over their features: (batch,), made (batch, 1)
-        return np.sum(xs[0] * xs[1], axis=1, keepdims=True), None
+        a, b = xs
+        dot = np.sum(a * b, axis=1, keepdims=True)
+        if mode == "dot":
+            return dot, None
+        # cos: over max(sqrt(a.a * b.b), K.epsilon()), keras.json's epsilon (the file does not record it;
+        # 1e-7 by default), then K.expand_dims(., 1): (batch, 1, 1)
+        norms = np.sqrt(np.sum(a * a, axis=1, keepdims=True) * np.sum(b * b, axis=1, keepdims=True))
+        return (dot / np.maximum(norms, KERAS_EPSILON))[:, None], None
     raise NoReference(f"no numpy statement of Keras 1's Merge mode {mode!r} on these inputs", p.old_name)
 
 
