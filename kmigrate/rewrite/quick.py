@@ -92,6 +92,10 @@ class _Module:
         self.deferred: set[ast.stmt] = set()
         self.renamed: set[str] = set()
         self.stmt: ast.stmt | None = None
+        # per statement: (identifiers it writes, names it binds), its blocks' statements not included
+        self.own: dict[ast.stmt, tuple[set[str], set[str]]] = {}
+        self.idents: set[str] = set()
+        self.bound: set[str] = set()
 
     def need(self, stmt: ast.stmt | None) -> None:
         """The engine must read `stmt` (None: the statement being checked, raised to check())."""
@@ -116,11 +120,14 @@ class _Module:
                 self.sites.add(stmt)
 
     def walk(self, node: ast.AST, parent, grand, depth: int, siblings) -> None:
-        """One pass over the tree: bindings, imports, calls and attribute chains, in source order."""
+        """One pass over the tree: bindings, imports, calls and attribute chains, in source order; and
+        for each statement the identifiers it writes and the names it binds (own, not its blocks')."""
         t = type(node)
         if t is ast.Name:
+            self.idents.add(node.id)
             if type(node.ctx) is not ast.Load:
                 self.other.add(node.id)
+                self.bound.add(node.id)
             return
         if t is ast.Constant:
             return
@@ -129,15 +136,26 @@ class _Module:
             return
         statement = isinstance(node, ast.stmt)
         if statement:
-            outer, self.stmt = self.stmt, node
+            outer = self.stmt, self.idents, self.bound
+            self.stmt, self.idents, self.bound = node, set(), set()
+            self.own[node] = (self.idents, self.bound)
         if t is ast.Attribute:
+            self.idents.add(node.attr)
             self.attributes.append((node, not (type(parent) is ast.Attribute), self.stmt))
         elif t is ast.Call:
             if type(node.func) in (ast.Name, ast.Attribute):
                 self.calls.append((node, parent, grand, siblings, self.stmt))
+        elif t is ast.keyword:
+            if node.arg:
+                self.idents.add(node.arg)
+        elif t is ast.arg:
+            self.idents.add(node.arg)
+            self.bound.add(node.arg)
         elif t in _SCOPES:
             if t is not ast.Lambda:
                 self.other.add(node.name)
+                self.idents.add(node.name)
+                self.bound.add(node.name)
             if t is not ast.ClassDef:
                 a = node.args
                 for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg):
@@ -147,14 +165,22 @@ class _Module:
         elif t is ast.ExceptHandler:
             if node.name:
                 self.other.add(node.name)
+                self.idents.add(node.name)
+                self.bound.add(node.name)
         elif t is ast.Global or t is ast.Nonlocal:
             self.other.update(node.names)
+            self.idents.update(node.names)
+            self.bound.update(node.names)
         elif t is ast.MatchAs or t is ast.MatchStar:
             if node.name:
                 self.other.add(node.name)
+                self.idents.add(node.name)
+                self.bound.add(node.name)
         elif t is ast.MatchMapping:
             if node.rest:
                 self.other.add(node.rest)
+                self.idents.add(node.rest)
+                self.bound.add(node.rest)
         for name in node._fields:
             value = getattr(node, name, None)
             if type(value) is list:
@@ -164,7 +190,7 @@ class _Module:
             elif isinstance(value, ast.AST):
                 self.walk(value, node, parent, depth, siblings)
         if statement:
-            self.stmt = outer
+            self.stmt, self.idents, self.bound = outer
 
     def visit_import(self, node, depth: int) -> None:
         f = self.f
@@ -579,12 +605,26 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
     sites = m.sites | m.deferred
     renamed = m.renamed
 
-    units: list[tuple[ast.stmt, tuple[set[str], set[str], set[str]]]] = []  # may be skipped
+    units: list[tuple[ast.stmt, tuple[set[str], set[str]]]] = []  # may be skipped
     keep: set[int] = set()  # ids of units that are read
     read: set[str] = set()
     spans: list[tuple[int, int, ast.stmt, bool, int, int]] = []  # (first, last, statement, on lines of
     # its own, block, index in the block)
     followed: set[str] = set()  # names with a binding the engine follows (a model, a batch_size)
+
+    def written(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+        """(identifiers, bound names) of a statement and every statement inside it."""
+        idents, bound = m.own.get(stmt, (set(), set()))
+        blocks = _blocks(stmt)
+        if not blocks:
+            return idents, bound
+        idents, bound = set(idents), set(bound)
+        for block in blocks:
+            for sub in block:
+                i, b = written(sub)
+                idents |= i
+                bound |= b
+        return idents, bound
 
     def holds_site(stmt: ast.stmt) -> bool:
         if stmt in sites:
@@ -619,24 +659,24 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
             if t is ast.Import or t is ast.ImportFrom:
                 spans.append((first, stmt.end_lineno, stmt, False, b, i))
                 continue
-            info = _identifiers(stmt)
+            info = written(stmt)
             own = m.alone_on_its_line(stmt)  # its lines hold nothing else (no `;`, no clause header)
             spans.append((first, stmt.end_lineno, stmt, own, b, i))
             units.append((stmt, info))
             if not own or info[1] & seeds or info[0] & renamed:
                 keep.add(id(stmt))
-                read.update(info[2])
+                read.update(_identifiers(stmt)[2])
 
     visit(tree.body, True)
     # the bindings the engine follows: every binding of a read name, when one of them is a model or
     # a generator made with batch_size (receiver_is_model, batch_size_of)
     binders: dict[str, list[int]] = {}
-    for stmt, (idents, bound, _) in units:
+    for stmt, (idents, bound) in units:
         for name in bound:
             binders.setdefault(name, []).append(id(stmt))
             if "batch_size" in idents or idents & _MODEL_FACTORIES:
                 followed.add(name)
-    info_of = {id(stmt): info for stmt, info in units}
+    unit_of = {id(stmt): stmt for stmt, _ in units}
     todo = list(read)
     seen: set[str] = set()
     while todo:
@@ -648,7 +688,7 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
             for sid in binders.get(name, ()):
                 if sid not in keep:
                     keep.add(sid)
-                    todo.extend(info_of[sid][2])
+                    todo.extend(_identifiers(unit_of[sid])[2])
     # adjacent skipped statements of one block become one span (with the blank and comment lines
     # between them): the engine then reads one placeholder line for them all
     out: list[list] = []
