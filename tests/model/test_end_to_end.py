@@ -211,3 +211,14 @@ def test_cli_refuses_a_model_that_differs_with_one_line(tmp_path, capsys, monkey
     assert err.startswith(f"kmigrate: error: {ROOT / m['files']['model']}: conv_b: the converted model does not "
                           "compute what Keras 1.2.2 did")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_the_reference_never_imports_tensorflow_or_keras():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from tests.model.test_end_to_end import _reference_prediction; "
+             "_reference_prediction('timedistributed_conv_th'); _reference_prediction('merges'); "
+             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr
