@@ -70,6 +70,7 @@ class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.C
         self.parents: dict[cst.CSTNode, cst.CSTNode | None] = {}
         self._stack: list[cst.CSTNode] = []
         self._positions = self._all_parents = self._assigns = None
+        self._unplaced: list = []  # diagnostics whose position is still to be found
         self.any_skip_marker = any(SKIP_MARKER in line for line in lines)
 
     def touched(self) -> set[cst.CSTNode]:
@@ -100,6 +101,7 @@ def rewrite(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
     collector = Collector(ruleset, options, path, text.splitlines())
     collector.wrapper = wrapper
     wrapper.visit(collector)
+    collector.place_diagnostics()
     plans = collector.plans
     if plans.empty:
         return module, plans.diagnostics, plans  # nothing to change: skip the transform pass

@@ -3,7 +3,12 @@ aliases, attribute access, star imports, try/except import fallbacks) and the ne
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import (
     ImportAssignment,
@@ -16,6 +21,9 @@ from kmigrate.diagnostics import Diagnostic, Severity
 from kmigrate.rewrite.plans import KERAS_MODEL_FACTORIES, SKIP_MARKER
 from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Rule
+
+
+_NEWLINE = re.compile(r"\r\n?|\n")
 
 
 class NameResolution:
@@ -55,9 +63,24 @@ class NameResolution:
 
     # -- helpers ---------------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: Severity, rule: str, message: str) -> None:
-        pos = self.position(node)
-        self.plans.diagnostics.append(
-            Diagnostic(severity, rule, message, pos.start.line, pos.start.column + 1, self.path))
+        """A diagnostic at `node`; where it stands is computed once for all (place_diagnostics)."""
+        said = Diagnostic(severity, rule, message, 0, 0, self.path)
+        self.plans.diagnostics.append(said)
+        self._unplaced.append((said, node))
+
+    def place_diagnostics(self) -> None:
+        """Give every diagnostic its node's line and column: one pass over the module that follows
+        only those nodes (libcst's PositionProvider records a range for every node there is)."""
+        if not self._unplaced:
+            return
+        if self._positions is not None:
+            where = {node: (p.start.line, p.start.column) for node, p in
+                     ((n, self._positions[n]) for _, n in self._unplaced)}
+        else:
+            where = _starts(self.wrapper.module, {n for _, n in self._unplaced})
+        placed = {id(d): replace(d, line=where[n][0], col=where[n][1] + 1) for d, n in self._unplaced}
+        self.plans.diagnostics = [placed.get(id(d), d) for d in self.plans.diagnostics]
+        self._unplaced = []
 
     def skipped_by_comment(self, node: cst.CSTNode) -> bool:
         if not self.any_skip_marker:
@@ -190,3 +213,48 @@ class NameResolution:
 
 def _advice(rule: Rule, qname: str, rs: RuleSet) -> str:
     return rule.names.get(qname) or next(a for q, a in rule.names.items() if rs.moved(q) == qname)
+
+
+@dataclass
+class _Starts(CodegenState):
+    """Code generation that keeps only the line and column, and records where the wanted nodes
+    start, as PositionProvider does: syntactic positions (inside parentheses) first."""
+
+    wanted: set = field(default_factory=set)
+    found: dict = field(default_factory=dict)
+    line: int = 1
+    column: int = 0
+
+    def add_indent_tokens(self) -> None:
+        for token in self.indent_tokens:
+            self._advance(token)
+
+    def add_token(self, value: str) -> None:
+        self._advance(value)
+
+    def _advance(self, value: str) -> None:
+        if "\n" in value or "\r" in value:
+            segments = _NEWLINE.split(value)
+            self.line += len(segments) - 1
+            self.column = len(segments[-1])
+        else:
+            self.column += len(value)
+
+    def pop_trailing_newline(self) -> None:
+        pass  # the end of the file: nothing is wanted after it
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if node in self.wanted and node not in self.found:
+            self.found[node] = (self.line, self.column)
+
+    @contextmanager
+    def record_syntactic_position(self, node: cst.CSTNode, *, start_node=None, end_node=None):
+        if node in self.wanted:
+            self.found[node] = (self.line, self.column)  # overrides the whitespace-inclusive start
+        yield
+
+
+def _starts(module: cst.Module, nodes: set) -> dict:
+    state = _Starts(default_indent=module.default_indent, default_newline=module.default_newline, wanted=nodes)
+    module._codegen(state)
+    return state.found
