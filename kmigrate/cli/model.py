@@ -51,7 +51,7 @@ def convert(old: str, new: str, backend, layout, to, emit_code, force, given) ->
                f"against Keras 1's equations; the saved file reloads in safe mode to the same predictions")
     if report.end_to_end is not None:
         click.echo(("" if report.end_to_end.proven else "warning: ") + report.end_to_end.text())
-    if backend is None and report.weights.plan.weighted:
+    if report.weights.plan.settings.backend is None and report.weights.plan.weighted:  # a Keras 2 file records it
         click.echo("note: the training backend was not given; check the whole model against a known input and "
                    "prediction with `kmigrate model verify NEW --input X.npy --expect Y.npy`")
     for note in report.notes:

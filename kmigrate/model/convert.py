@@ -57,10 +57,6 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
             raise BadInput("output already exists: pass --force to replace it", path=out)
     with open_input(src) as h5:
         k1 = read_keras1(h5)
-        if k1.keras2:
-            raise BadInput(f"a Keras {k1.keras_version or '2'} file: `kmigrate model convert` takes Keras 1 "
-                           "files; `kmigrate weights convert` converts its weights (with the kernel flip its "
-                           "backend needs) for the migrated code", path=src)
         if k1.model_config is None:
             raise BadInput("the file has no model config (written by save_weights): convert its weights with "
                            "`kmigrate weights convert` and build the model from the migrated code", path=src)
@@ -72,7 +68,8 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
             for name, _, cfg in layer_configs(k1.model_config):
                 cfg.update({k: list(v) for k, v in inferred.get(name, {}).items()})
             plan = make_plan(k1, settings)
-        graph = graph_from_plan(plan, k1.model_config, settings.backend)
+        # a Keras 2 file: the backend it recorded (plan.settings) decides Theano's constructions too
+        graph = graph_from_plan(plan, k1.model_config, plan.settings.backend, keras2=k1.keras2)
     notes = told + found + list(graph.notes)
     with tempfile.TemporaryDirectory(prefix="kmigrate-model-") as work:
         weights_path = os.path.join(work, "weights.h5")
@@ -95,7 +92,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         saved = os.path.join(work, "model.keras")
         model.save(saved)
         reloaded = _check_reload(model, saved)
-        end_to_end = prove(reloaded, model, taps, graph, plan, src, settings.backend)
+        end_to_end = prove(reloaded, model, taps, graph, plan, src, plan.settings.backend)
         target = Path(os.path.abspath(dst))
         atomic.clean_stale(target.parent)
         with atomic.replacing(target) as tmp:

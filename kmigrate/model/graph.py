@@ -14,6 +14,7 @@ from kmigrate.spec.model import Options
 from kmigrate.spec.pipeline import NOLIT, Refuse
 from kmigrate.weights.config import convert_layer_config
 from kmigrate.weights.h5io import BadInput
+from kmigrate.weights.keras2 import KERAS2_DROPPED, THEANO_AVERAGE_SAME, keras2_only
 from kmigrate.weights.plan import Plan
 
 
@@ -54,8 +55,10 @@ class Graph:
 _INPUT_KWARGS = ("input_shape", "input_dim", "dtype")
 
 
-def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: str | None) -> Graph:
-    """The model of a planned Keras 1 file and its model config (`{"class_name": "Sequential", ...}`)."""
+def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: str | None,
+                    keras2: bool = False) -> Graph:
+    """The model of a planned Keras 1 file and its model config (`{"class_name": "Sequential", ...}`);
+    `keras2`: a Keras 2 file, whose layer configs the plan holds in their Keras 1 view."""
     if not plan.has_config:
         raise BadInput("the file has no model config (it was written by save_weights): convert its weights "
                        "with `kmigrate weights convert` and build the model from the migrated code")
@@ -84,7 +87,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
             chain = [output_of[i] for i in p.inbound]
         if len(p.inbound) > 1 and p.target_class not in _MERGES:
             raise BadInput("a layer called on several inputs (a shared layer) is not supported", p.old_name)
-        before, main, after = _layer_nodes(p, k1, options, notes)
+        before, main, after = _layer_nodes(p, k1, options, notes, keras2)
         for n in before + [main] + after:
             n.inputs = chain
             nodes.append(n)
@@ -122,7 +125,8 @@ def _input(name: str, k1: dict[str, Any]) -> Node:
     return Node(name, "Input", kwargs)
 
 
-def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> tuple[list[Node], Node, list[Node]]:
+def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str],
+                 keras2: bool = False) -> tuple[list[Node], Node, list[Node]]:
     """The Keras 3 layer of a Keras 1 layer config, with the layers of an exact construction around it."""
     config = dict(k1)
     if p.keras1_class == "PReLU" and not config.get("shared_axes") and p.weights and p.input_shape:
@@ -133,7 +137,7 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
         if shared:
             config["shared_axes"] = shared
     statistics = _batchnorm_statistics(p, config)
-    if p.keras1_class == "ConvLSTM2D":
+    if p.keras1_class == "ConvLSTM2D" and not keras2:
         # its subsample, also unsaved, was given or inferred before (kmigrate.model.lost)
         notes.append(f"{p.old_name}: Keras 1.2.2 did not save ConvLSTM2D's dropout_W/U or regularizers: "
                      "built with none of them")
@@ -142,12 +146,12 @@ def _layer_nodes(p, k1: dict[str, Any], options: Options, notes: list[str]) -> t
     if p.input_shape is not None:
         context["input_shape"] = tuple(p.input_shape)
         context["spatial_input"] = _spatial(p.input_shape, k1, options)
-    try:
-        conv = convert_layer_config(p.keras1_class, config, options=options, context=context)
-    except Refuse as why:
-        raise BadInput(f"{p.keras1_class} config not converted: {why}", p.old_name) from None
+    conv = _converted(p.keras1_class, config, p.old_name, keras2, options=options, context=context)
     notes.extend(f"{p.old_name}: {sev.value}: {msg}" for sev, msg in conv.notes)
-    kwargs = _kwargs(conv.config, p.old_name, conv.rule_id)
+    if (keras2 and options.backend == "theano" and conv.target_class.startswith("AveragePooling")
+            and conv.config.get("padding") == "same"):
+        raise BadInput(THEANO_AVERAGE_SAME, p.old_name)
+    kwargs = _kwargs(conv.config, p.old_name, conv.rule_id, keras2)
     main = Node(p.old_name, conv.target_class, kwargs, keras1_name=p.old_name)
     if _is_theano_same_pool(conv, options):
         main = Node(p.old_name, "_theano_pool", {"layer": conv.target_class, **kwargs}, keras1_name=p.old_name)
@@ -192,12 +196,34 @@ def _batchnorm_statistics(p, config: dict[str, Any]) -> Node | None:
                 {"keep_axis": config.get("axis", -1), "epsilon": eps, "sample": False})
 
 
-def _kwargs(config: dict[str, Any], layer: str, rule_id: str | None = None) -> dict[str, Any]:
+def _converted(cls: str, config: dict[str, Any], layer: str, keras2: bool, what: str = "", **kw):
+    """A layer config through the rules. A Keras 2 config's keys that Keras 1 had go through them like a
+    Keras 1 file's (so Theano's padding gets the same constructions); the keys only Keras 2 had are
+    already Keras 3's names and values, and are kept where the Keras 3 class takes them."""
+    extra: dict[str, Any] = {}
+    if keras2:
+        config, extra = keras2_only(cls, config)
+    try:
+        conv = convert_layer_config(cls, config, **kw)
+    except Refuse as why:
+        raise BadInput(f"{what}{cls} config not converted: {why}", layer) from None
+    takes = set(default_ruleset().by_id[conv.rule_id].target_params)
+    for key, value in extra.items():
+        if key in KERAS2_DROPPED:
+            continue
+        if key not in takes:
+            raise BadInput(f"{what}{conv.target_class}: the Keras 2 config key `{key}` has no Keras 3 "
+                           "counterpart here", layer)
+        conv.config.setdefault(key, value)
+    return conv
+
+
+def _kwargs(config: dict[str, Any], layer: str, rule_id: str | None = None, keras2: bool = False) -> dict[str, Any]:
     """A translated config as constructor arguments, without what Keras 3 defaults to anyway (None
     objects, trainable=True) or what the model's Input carries (unless the class itself takes it:
     Embedding's input_dim)."""
     own = set(default_ruleset().by_id[rule_id].target_params) if rule_id else set()
-    return {k: _value(k, v, layer) for k, v in config.items()
+    return {k: _value(k, v, layer, keras2) for k, v in config.items()
             if k != "name" and (k not in _INPUT_KWARGS or k in own) and v is not None
             and not (k == "trainable" and v is True)}
 
@@ -220,16 +246,13 @@ def _lit(v) -> Any:
     return lit
 
 
-def _value(key: str, value: Any, layer: str) -> Any:
+def _value(key: str, value: Any, layer: str, keras2: bool = False) -> Any:
     """Config values Keras 3 takes as they are, or as objects: Keras 1 saved its regularizer and
     constraint objects as dicts named by class, which the same rules translate."""
     if key == "layer" and isinstance(value, dict):  # TimeDistributed / Bidirectional: the wrapped layer
         inner = value.get("config") or {}
-        try:
-            conv = convert_layer_config(value.get("class_name"), dict(inner))
-        except Refuse as why:
-            raise BadInput(f"wrapped {value.get('class_name')} config not converted: {why}", layer) from None
-        return Obj("layers", conv.target_class, _kwargs(conv.config, layer, conv.rule_id))
+        conv = _converted(value.get("class_name"), dict(inner), layer, keras2, what="wrapped ")
+        return Obj("layers", conv.target_class, _kwargs(conv.config, layer, conv.rule_id, keras2))
     if isinstance(value, dict) and "name" in value and key.endswith(("_regularizer", "_constraint")):
         cls = value["name"]
         args = {k: v for k, v in value.items() if k != "name"}

@@ -28,6 +28,25 @@ WRAPPERS = ("Bidirectional", "TimeDistributed")
 KERAS2_DEFAULTS = {"GRU": {"reset_after": False}}
 
 
+# Measured in Keras 2.0.8's theano_backend.pool2d: 'same' average pooling is Theano's 'average_inc_pad' (the
+# padding counted in each mean), where Keras 1.2.2 used 'average_exc_pad' and Keras 3 leaves the padding out
+THEANO_AVERAGE_SAME = ("Keras 2.0 on Theano counted the padding in each 'same' average pooling window "
+                       "(Keras 1 and Keras 3 leave it out): not converted")
+# Keras 2.0 config keys Keras 3's layers do not take, and why a model computes the same without them
+KERAS2_DROPPED = {"implementation": "Keras 2's choice among equivalent recurrent kernels (speed, not results)"}
+
+
+def keras2_only(cls1: str, view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Keras 2 layer config's Keras 1 view (`keras1_config`) split into the keys the Keras 1 class had
+    (for the rules) and those only Keras 2 had (dilation_rate, use_bias on a recurrent layer, ...), which
+    keep their Keras 2 names: the Keras 3 ones."""
+    rule = default_ruleset().layer_rule(cls1)
+    if rule is None:
+        return view, {}
+    known = set(rule.all_params)
+    return ({k: v for k, v in view.items() if k in known}, {k: v for k, v in view.items() if k not in known})
+
+
 def reset_after_refused(cls: str, cfg: dict[str, Any], where: str, layer: str) -> None:
     """Keras 1's GRU is Keras 3's GRU(reset_after=False): another placement of the reset gate is not it."""
     inner = cfg.get("layer")
@@ -38,21 +57,36 @@ def reset_after_refused(cls: str, cfg: dict[str, Any], where: str, layer: str) -
                        "layer must be GRU(..., reset_after=False)", layer)
 
 
-def keras1_rule(cls: str):
-    """The rule whose Keras 2/3 target is `cls` (the first in rule-table order), or None."""
-    for rule in default_ruleset().of_kind("layer"):
-        if cls in rule.names.values():
-            return rule
-    return None
+def keras1_rule(cls: str, cfg: dict[str, Any] | None = None):
+    """The rule whose Keras 2/3 target is `cls` (the first in rule-table order), or None. A dilated
+    convolution (`cfg` says) was one of Keras 1's Atrous classes, the only ones with a dilation."""
+    rules = [rule for rule in default_ruleset().of_kind("layer") if cls in rule.names.values()]
+    rate = (cfg or {}).get("dilation_rate", 1)
+    if any(d != 1 for d in (rate if isinstance(rate, (list, tuple)) else [rate])):
+        rules = [rule for rule in rules if "atrous_rate" in rule.all_params] or rules
+    return rules[0] if rules else None
 
 
-def keras1_class(cls: str) -> str:
+def keras1_class(cls: str, cfg: dict[str, Any] | None = None) -> str:
     """The Keras 1 class a Keras 2/3 class came from (its rule's first spelling); unknown classes keep
     their name (weightless layers only need it for the report)."""
-    rule = keras1_rule(cls)
+    if _merge_mode(cls, cfg or {}) is not None:
+        return "Merge"
+    rule = keras1_rule(cls, cfg)
     if rule is None:
         return cls
     return next(k for k, v in rule.names.items() if v == cls)
+
+
+def _merge_mode(cls: str, cfg: dict[str, Any]) -> str | None:
+    """Keras 1's Merge mode of a Keras 2 merge layer (Add -> 'sum', Dot(normalize=True) -> 'cos'), the
+    rules' mode table read backwards; None for other classes."""
+    from kmigrate.spec.special import MERGE_MODES
+
+    modes = [mode for mode, (target, _) in MERGE_MODES.items() if target == cls]
+    if not modes:
+        return None
+    return "cos" if cls == "Dot" and cfg.get("normalize") and "cos" in MERGE_MODES else modes[0]
 
 
 def _unwrap(v: Any) -> Any:
@@ -68,7 +102,16 @@ def keras1_config(cls: str, cfg: dict[str, Any]) -> dict[str, Any]:
     recurrent_activation -> inner_activation, ...); keys no rule renames keep their names."""
     from kmigrate.weights.plan import LAYOUT_OF
 
-    rule = keras1_rule(cls)
+    mode = _merge_mode(cls, cfg)
+    if mode is not None:  # one Keras 1 Merge layer per Keras 2 merge class
+        view = {k: v for k, v in cfg.items() if k not in ("axis", "axes", "normalize")}
+        view["mode"] = mode
+        if "axis" in cfg:
+            view["concat_axis"] = cfg["axis"]
+        if "axes" in cfg:
+            view["dot_axes"] = cfg["axes"]
+        return view
+    rule = keras1_rule(cls, cfg)
     back = {new: old for old, new in (rule.rename.items() if rule else ())}
     out: dict[str, Any] = {}
     for key, value in cfg.items():
@@ -82,7 +125,8 @@ def keras1_config(cls: str, cfg: dict[str, Any]) -> dict[str, Any]:
             value = LAYOUT_OF.get(value, value)
         elif old == "layer" and isinstance(value, dict) and "class_name" in value:
             inner = value["class_name"]
-            value = {"class_name": keras1_class(inner), "config": keras1_config(inner, value.get("config") or {})}
+            inner_cfg = value.get("config") or {}
+            value = {"class_name": keras1_class(inner, inner_cfg), "config": keras1_config(inner, inner_cfg)}
         out[old] = _unwrap(value)
     return out
 
@@ -196,7 +240,7 @@ def as_keras1(k1: K1File, config: dict[str, Any] | None,
             view = {"dim_ordering": "tf"} if k2cls else {}
             if "layer" in k2cfg:
                 view["layer"] = {"class_name": keras1_class(k2cfg["layer"]["class_name"]), "config": None}
-        cls1 = keras1_class(k2cls) if k2cls else ""
+        cls1 = keras1_class(k2cls, k2cfg) if k2cls else ""
         # weights-only: no Keras 2 config to build on, the layer is planned like a Keras 1 one without config
         known = (k2cls, k2cfg) if config is not None else None
         out_entries.append(Entry(e.name, cls1, view, e.inbound, keras2=known))
@@ -240,7 +284,7 @@ def _layer_view(layer: K1Layer, k2cls: str, cls1: str, k2cfg: dict[str, Any], vi
         inner = k2cfg.get("layer") or {}
         inner_view = view.get("layer") or {}
         inner_k2 = inner.get("class_name", "")
-        wrapped = _layer_view(layer, inner_k2, keras1_class(inner_k2), inner.get("config") or {},
+        wrapped = _layer_view(layer, inner_k2, keras1_class(inner_k2, inner.get("config")), inner.get("config") or {},
                               inner_view.get("config") or {}, prefix=True)
         return wrapped
     family = families.for_class(cls1)

@@ -208,11 +208,62 @@ def test_cli_converts_and_verifies(tmp_path):
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--force" in again.stderr
 
 
-def test_a_keras2_file_is_refused_with_what_to_do(tmp_path):
-    src = ROOT / "tests" / "weights" / "keras2_real" / "conv_dense_th_model.h5"
-    with pytest.raises(BadInput, match="weights convert"):
-        convert_model(str(src), str(tmp_path / "m.keras"), Settings(backend="theano"))
-    assert not (tmp_path / "m.keras").exists()
+KERAS2_REAL = ROOT / "tests" / "weights" / "keras2_real"  # Sequential files of the weights tests
+KERAS2 = ROOT / "fixtures" / "model" / "keras2"
+KERAS2_FILES = [(KERAS2_REAL, n) for n in ("conv1d", "conv_dense_tf", "conv_dense_th", "deconv_tf", "deconv_th",
+                                          "recurrent", "wrappers")] + \
+               [(KERAS2, n) for n in ("functional", "channels_first", "recurrent_keys")]
+
+
+@pytest.fixture(scope="module")
+def keras2_converted(tmp_path_factory):
+    """Every real Keras 2.0.8 full-model file converted with no --backend (the file records Theano), then
+    loaded in one fresh process."""
+    folder = tmp_path_factory.mktemp("keras2")
+    jobs, reports = [], {}
+    for where, name in KERAS2_FILES:
+        h5, x, y = _files(where, name)
+        reports[name] = convert_model(h5, str(folder / f"{name}.keras"), Settings())
+        jobs.append([name, str(folder / f"{name}.keras"), x, y])
+    return fresh_predictions(jobs, folder), reports
+
+
+@pytest.mark.parametrize("name", [n for _, n in KERAS2_FILES])
+def test_a_keras2_file_converts_whole_and_predicts_like_keras2(keras2_converted, name):
+    results, reports = keras2_converted
+    err, scale = results[name]
+    assert err <= TOLERANCE * scale, (err, scale)
+    assert "Keras 2.0.8 file: read as the Keras 1 file it converts like" in reports[name].notes
+    assert reports[name].weights.plan.settings.backend == "theano"  # recorded by the file, kernels flipped
+
+
+def test_a_keras2_functional_file_keeps_its_merges_dilation_and_theano_padding(keras2_converted):
+    import keras
+
+    model = keras.models.load_model(keras2_converted[1]["functional"].output, safe_mode=True)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert {"Add", "Concatenate", "BatchNormalization"} <= set(kinds), kinds
+    assert kinds.count("ZeroPadding2D") == 2  # Theano's 'same' padding for an even kernel and a strided one
+    assert model.get_layer("conv2d_3").get_config()["dilation_rate"] == (2, 2)
+    assert keras2_converted[1]["functional"].end_to_end.proven  # against Keras 1.2.2's numpy forward pass
+
+
+@pytest.mark.parametrize("name, layer, why", [
+    ("avgpool_same", "average_pooling2d_1", "counted the padding in each 'same' average pooling window"),
+    ("convlstm", "conv_lst_m2d_1", "Keras 2 ConvLSTM2D"),
+])
+def test_a_keras2_layer_keras1_did_not_compute_is_refused_by_name(name, layer, why, tmp_path):
+    h5, _, _ = _files(KERAS2, name)
+    with pytest.raises(BadInput, match=why) as exc:
+        convert_model(h5, str(tmp_path / "m.keras"), Settings())
+    assert exc.value.layer == layer and not (tmp_path / "m.keras").exists()
+
+
+def test_a_backend_contradicting_the_keras2_file_is_refused(tmp_path):
+    h5, _, _ = _files(KERAS2, "functional")
+    with pytest.raises(BadInput, match="--backend tensorflow contradicts the file"):
+        convert_model(h5, str(tmp_path / "m.keras"), Settings(backend="tensorflow"))
+
 
 
 KERAS1 = ROOT / "fixtures" / "model" / "keras1"
