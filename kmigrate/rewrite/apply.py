@@ -28,6 +28,13 @@ class Applier(ImportApplier, cst.CSTTransformer):
         self.module_map = ruleset.module_map() if options.enabled("module-paths") else {}
         self.touched = touched  # the planned nodes and their ancestors (None: visit everything)
 
+    # No `visit_<Node>_<attribute>` methods here: libcst would look them up for every child of every node.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
     def on_visit(self, node: cst.CSTNode) -> bool:
         """A subtree with no planned node in it is left as it is, without visiting it."""
         if self.touched is not None and node not in self.touched:
