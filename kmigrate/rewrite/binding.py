@@ -106,10 +106,13 @@ def positionals_differ(rule: Rule, spelling: str, count: int) -> str | None:
 
 
 def changes(result, rule: Rule, spelling: str, new_name: str | None, written: int) -> bool:
-    """Whether the pipeline's result differs from the call as written."""
+    """Whether the pipeline's result differs from the call as written. A positional argument that
+    stays positional is written the same whatever its parameter is called (`MaxPooling1D(2)`: Keras
+    1's pool_length is Keras 2's pool_size)."""
     return bool(new_name not in (None, spelling) or result.before or result.after or result.wrap
                 or len(result.args) != written
-                or any(a.value.changed or a.name != a.source or (a.positional and i >= rule.positional)
+                or any(a.value.changed or (a.positional and i >= rule.positional)
+                       or (a.name != a.source and not a.positional)
                        for i, a in enumerate(result.args)))
 
 
