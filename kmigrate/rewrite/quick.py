@@ -96,6 +96,7 @@ class _Module:
         self.own: dict[ast.stmt, tuple[set[str], set[str]]] = {}
         self.idents: set[str] = set()
         self.bound: set[str] = set()
+        self.batch_keyword = False  # some call here is given `batch_size=`
 
     def need(self, stmt: ast.stmt | None) -> None:
         """The engine must read `stmt` (None: the statement being checked, raised to check())."""
@@ -148,6 +149,8 @@ class _Module:
         elif t is ast.keyword:
             if node.arg:
                 self.idents.add(node.arg)
+                if node.arg == "batch_size":
+                    self.batch_keyword = True
         elif t is ast.arg:
             self.idents.add(node.arg)
             self.bound.add(node.arg)
@@ -324,22 +327,33 @@ class _Module:
             if positionals_differ(rule, spelling, positional) is not None:
                 raise NeedsEngine
             raise _Deferred
-        if rule.kind == "method" or rule.names[spelling] != spelling:
-            raise NeedsEngine  # renamed, or reads the receiver: the engine decides
-        args, index = [], set()
+        if rule.names[spelling] != spelling:
+            raise NeedsEngine  # renamed: the engine decides
+        method = rule.kind == "method"
+        if method:
+            # the engine follows a generator argument to the `batch_size=` it was made with
+            # (calls.batch_size_of): read here only where no argument can lead to one
+            for expr in [*node.args, *(k.value for k in node.keywords)]:
+                if (type(expr) is ast.Name and self.batch_keyword) or (
+                        type(expr) is ast.Call and any(k.arg == "batch_size" for k in expr.keywords)):
+                    raise NeedsEngine
         values = [*node.args, *(k.value for k in node.keywords)]
-        for i, (w, expr) in enumerate(zip(written, values)):
-            name = names[i] if w.keyword is None else w.keyword
-            if name in index:
+        # a method's receiver may or may not be a model the engine can tell: nothing only if neither matters
+        for receiver in ((False, True) if method else (False,)):
+            args, index = [], set()
+            for i, (w, expr) in enumerate(zip(written, values)):
+                name = names[i] if w.keyword is None else w.keyword
+                if name in index:
+                    raise NeedsEngine
+                index.add(name)
+                args.append(Arg(name, self.value_of(expr, w.lit, i), name, positional=w.keyword is None))
+            work = Work(rule=rule, spelling=spelling, args=args, options=f.options,
+                        context={"form": self.form(node, parent, grand, siblings), "module": self.module_context,
+                                 "model_receiver": receiver})
+            result = run(work)
+            if result.notes or result.target != spelling or changes(result, rule, spelling, result.target,
+                                                                    len(written)):
                 raise NeedsEngine
-            index.add(name)
-            args.append(Arg(name, self.value_of(expr, w.lit, i), name, positional=w.keyword is None))
-        work = Work(rule=rule, spelling=spelling, args=args, options=f.options,
-                    context={"form": self.form(node, parent, grand, siblings), "module": self.module_context,
-                             "model_receiver": False})
-        result = run(work)
-        if result.notes or result.target != spelling or changes(result, rule, spelling, result.target, len(written)):
-            raise NeedsEngine
 
     def keras1_elsewhere(self, node: ast.Call, qname: str | None) -> None:
         """Collector.warn_if_keras1_elsewhere, read generously: a Keras 1 spelling not bound to Keras."""
