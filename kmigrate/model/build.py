@@ -8,6 +8,7 @@ from typing import Any
 
 from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's start-up log silenced
 from kmigrate.model.graph import Graph, Node, Obj
+from kmigrate.weights.h5io import BadInput
 
 
 def build(graph: Graph, taps: dict[str, Any] | None = None):
@@ -16,6 +17,7 @@ def build(graph: Graph, taps: dict[str, Any] | None = None):
     keras = quiet_keras()
 
     tensors: dict[str, Any] = {} if taps is None else taps
+    objects: dict[str, Any] = {}  # node name -> its Keras 3 layer, for the later calls of a shared one
     for node in graph.nodes:
         if node.cls == "Input":
             tensors[node.name] = keras.Input(name=node.name, **node.kwargs)
@@ -30,9 +32,17 @@ def build(graph: Graph, taps: dict[str, Any] | None = None):
         if node.cls == "_theano_pool":
             tensors[node.name] = _theano_pool(keras, tensors[node.inputs[0]], node)
             continue
-        layer = getattr(keras.layers, node.cls)(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})
+        if node.shares:
+            layer = objects[node.shares]
+        else:
+            layer = getattr(keras.layers, node.cls)(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})
+            objects[node.name] = layer
         args = [tensors[i] for i in node.inputs]
         out = layer(args if node.cls in _LIST_INPUTS else args[0])
+        if _hits_conv3d_bias_bug(node, out) and (node.shares or node.name in _shared(graph)):
+            # the workaround builds the convolution again between two Permutes: not for a shared one
+            raise BadInput("a shared channels_first Conv3D that Keras 3.15 on TensorFlow's CPU kernels "
+                           "computes wrongly (its bias along the wrong axis) is not supported", node.name)
         if _hits_conv3d_bias_bug(node, out):
             out = _conv3d_channels_last(keras, node, args[0])
         tensors[node.name] = out
@@ -40,6 +50,10 @@ def build(graph: Graph, taps: dict[str, Any] | None = None):
     outputs = [tensors[o] for o in graph.outputs]
     return keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
                        outputs=outputs if len(outputs) > 1 else outputs[0], name=graph.name)
+
+
+def _shared(graph: Graph) -> set[str]:
+    return {n.shares for n in graph.nodes if n.shares}
 
 
 def _statistics(ops, x, axes, epsilon, sample):
@@ -127,6 +141,7 @@ def _object(value: Any) -> Any:
 def source(graph: Graph, origin: str) -> str:
     """Readable Keras 3 source that builds the same model, layer by layer."""
     names: dict[str, str] = {}
+    shared = _shared(graph)
     lines = [f'"""The Keras 3 model converted from {origin} (written by kmigrate model convert)."""',
              "", "import keras", "from keras import layers", "", "", "def build_model():"]
     for node in graph.nodes:
@@ -164,6 +179,13 @@ def source(graph: Graph, origin: str) -> str:
         inputs = [names[i] for i in node.inputs]
         arg = f"[{', '.join(inputs)}]" if node.cls in _LIST_INPUTS else inputs[0]
         call = f"layers.{node.cls}({_kwargs(dict(node.kwargs, name=node.name))})"
+        if node.shares:  # a shared layer called again
+            lines.append(f"    {var} = {names[node.shares]}_layer({arg})")
+            continue
+        if node.name in shared:  # a shared layer: kept as an object for its later calls
+            lines.append(f"    {var}_layer = {call}")
+            lines.append(f"    {var} = {var}_layer({arg})")
+            continue
         if node.transposed:  # around Keras 3.15's channels_first Conv3D bias bug
             lines.append(f"    {var} = layers.Permute((2, 3, 4, 1), name={node.name + '_to_channels_last'!r})({arg})")
             lines.append(f"    {var} = {call}({var})")

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
     value) settings the file did not save (`--set`)."""
     if not dst.endswith(".keras"):
         raise BadInput("the output must be a .keras file", path=dst)
+    settings = replace(settings, inline_models=True)  # one graph: a model used as a layer is inlined
     for out in [dst] + ([emit_code] if emit_code else []):
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
@@ -69,7 +70,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
                 cfg.update({k: list(v) for k, v in inferred.get(name, {}).items()})
             plan = make_plan(k1, settings)
         # a Keras 2 file: the backend it recorded (plan.settings) decides Theano's constructions too
-        graph = graph_from_plan(plan, k1.model_config, plan.settings.backend, keras2=k1.keras2)
+        graph = graph_from_plan(plan, plan.model_config, plan.settings.backend, keras2=k1.keras2)
     notes = told + found + list(graph.notes)
     with tempfile.TemporaryDirectory(prefix="kmigrate-model-") as work:
         weights_path = os.path.join(work, "weights.h5")

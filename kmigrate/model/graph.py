@@ -6,7 +6,7 @@ keyword arguments only). Nothing here imports Keras: `build.py` makes the model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kmigrate.spec.loader import default_ruleset
@@ -38,6 +38,7 @@ class Node:
     keras1_name: str | None = None  # the Keras 1 layer whose weights it carries (None: a construction)
     fixed: dict[int, float] = field(default_factory=dict)  # weights set to a constant, by index
     transposed: bool = False  # built channels_last between two Permutes (set by build.py)
+    shares: str | None = None  # a later call of a shared layer: the node whose Keras 3 layer it calls again
 
 
 @dataclass
@@ -69,40 +70,96 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     nodes: list[Node] = []
     inputs: list[str] = []
     notes: list[str] = []
-    output_of: dict[str, str] = {}  # Keras 1 layer -> the node that gives its output
-    last: str | None = None
-    for p in plan.layers:
-        k1 = dict(p.keras1_config or {})
-        if p.keras1_class == "InputLayer":
-            nodes.append(_input(p.old_name, k1))
-            inputs.append(p.old_name)
-            last = output_of[p.old_name] = p.old_name
-            continue
-        if not p.inbound:  # the first layer of a Sequential model: its input comes from its config
-            name = sequential_input(p.old_name)
-            nodes.append(_input(name, k1))
-            inputs.append(name)
-            chain = [name]
-        else:
-            chain = [output_of[i] for i in p.inbound]
-        if len(p.inbound) > 1 and p.target_class not in _MERGES:
-            raise BadInput("a layer called on several inputs (a shared layer) is not supported", p.old_name)
-        before, main, after = _layer_nodes(p, k1, options, notes, keras2)
-        for n in before + [main] + after:
-            n.inputs = chain
-            nodes.append(n)
-            chain = [n.name]
-        last = output_of[p.old_name] = chain[0]
+    output_of: dict[str, str] = {}  # Keras 1 layer -> the node that gives its (first call's) output
+    call_out: dict[tuple[str, int], str] = {}  # (Keras 1 layer, call) -> the node that gives its output
     model_cfg = model_config or {}
     cfg = model_cfg.get("config")
-    if model_cfg.get("class_name") == "Model" and isinstance(cfg, dict):
-        outputs = [output_of[ref[0]] for ref in cfg.get("output_layers", [])]
+    functional = model_cfg.get("class_name") == "Model" and isinstance(cfg, dict)
+    # every call of every layer, (layer, call index, its inputs as (layer, call)): a Sequential model's
+    # layers are called once each, in order; a functional model's config lists each layer's calls
+    todo: list[tuple[Any, int, list[tuple[str, int]] | None]] = []
+    calls = _calls(cfg) if functional else {}
+    for p in plan.layers:
+        if p.keras1_class == "InputLayer" or not functional:
+            todo.append((p, 0, [(i, 0) for i in p.inbound] if p.inbound else None))
+        else:
+            todo.extend((p, j, refs) for j, refs in enumerate(calls.get(p.old_name) or [None]))
+    made: dict[str, tuple[list[Node], Node, list[Node]]] = {}
+    last: str | None = None
+    while todo:  # a layer's later call may take a tensor made after its first: call when the inputs exist
+        ready = [t for t in todo if all(ref in call_out for ref in t[2] or ())]
+        if not ready:
+            p = todo[0][0]
+            raise BadInput("a call's input is not made by any layer of the model config", p.old_name)
+        for p, j, refs in ready:
+            todo.remove((p, j, refs))
+            last = _call(p, j, refs, made, nodes, inputs, call_out, options, notes, keras2)
+            if j == 0:
+                output_of[p.old_name] = call_out[(p.old_name, 0)]
+    if functional:
+        outputs = [call_out[(ref[0], ref[1] if len(ref) > 1 else 0)] for ref in cfg.get("output_layers", [])]
         inputs = [ref[0] for ref in cfg.get("input_layers", [])] or inputs
         name = cfg.get("name")
     else:
         outputs = [last] if last else []
         name = cfg.get("name") if isinstance(cfg, dict) else None
     return Graph(name or "model", nodes, inputs, outputs, notes, output_of)
+
+
+def _calls(cfg: dict[str, Any]) -> dict[str, list[list[tuple[str, int]]]]:
+    """Each layer's calls in a functional Keras 1 config: the (layer, call) each input comes from. A
+    model used as a layer (its calls numbered from 1) is not one: kmigrate.weights.entries inlines
+    those first. Only single-output layers: a tensor index other than 0 is refused."""
+    out: dict[str, list[list[tuple[str, int]]]] = {}
+    for item in cfg.get("layers") or []:
+        name = item.get("name") or (item.get("config") or {}).get("name", "")
+        node_list = []
+        for node in item.get("inbound_nodes") or []:
+            refs = []
+            for ref in node:
+                if len(ref) > 2 and ref[2] != 0:
+                    raise BadInput(f"takes output {ref[2]} of {ref[0]}: layers with several outputs are not "
+                                   "supported", name)
+                refs.append((ref[0], ref[1] if len(ref) > 1 else 0))
+            node_list.append(refs)
+        out[name] = node_list
+    return out
+
+
+def _call(p, j: int, refs, made, nodes: list[Node], inputs: list[str], call_out: dict, options: Options,
+          notes: list[str], keras2: bool) -> str:
+    """The nodes of call `j` of layer `p` on the outputs of `refs` (None: the model's own input). A layer
+    called more than once (shared) is one Keras 3 layer called again: its later calls are nodes that
+    share it; the weightless layers of a construction around it are made again for each call."""
+    k1 = dict(p.keras1_config or {})
+    if p.keras1_class == "InputLayer":
+        nodes.append(_input(p.old_name, k1))
+        inputs.append(p.old_name)
+        call_out[(p.old_name, 0)] = p.old_name
+        return p.old_name
+    if refs is None:  # the first layer of a Sequential model: its input comes from its config
+        name = sequential_input(p.old_name)
+        nodes.append(_input(name, k1))
+        inputs.append(name)
+        chain = [name]
+    else:
+        chain = [call_out[r] for r in refs]
+    if len(chain) > 1 and p.target_class not in _MERGES:
+        raise BadInput("a layer called on a list of inputs that is not a merge is not supported", p.old_name)
+    if p.old_name not in made:
+        made[p.old_name] = _layer_nodes(p, k1, options, notes, keras2)
+    before, main, after = made[p.old_name]
+    if j:
+        def again(n: Node) -> Node:
+            return replace(n, name=f"{n.name}_call{j}", kwargs=dict(n.kwargs), inputs=[], keras1_name=None)
+        before, after = [again(n) for n in before], [again(n) for n in after]
+        main = replace(again(main), shares=main.name)
+    for n in before + [main] + after:
+        n.inputs = chain
+        nodes.append(n)
+        chain = [n.name]
+    call_out[(p.old_name, j)] = chain[0]
+    return chain[0]
 
 
 def sequential_input(first_layer: str) -> str:

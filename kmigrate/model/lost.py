@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from kmigrate.weights.entries import CONTAINERS
 from kmigrate.weights.h5io import BadInput
 from kmigrate.weights.plan import Plan
 from kmigrate.weights.shapes import conv_len, output_shape
@@ -47,12 +48,14 @@ def _scalar(text: str) -> Any:
 
 
 def layer_configs(model_config: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(name, class, config) of each layer of a Keras 1 model config; the config dicts are the model
-    config's own, so a setting given to them is in the model config."""
+    """(name, class, config) of each layer of a Keras 1 model config, those of the models used as layers
+    too; the config dicts are the model config's own, so a setting given to them is in the model config."""
     cfg = model_config.get("config")
     items = cfg if isinstance(cfg, list) else (cfg or {}).get("layers") or []
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("config"), dict):
+        if isinstance(item, dict) and item.get("class_name") in CONTAINERS:
+            yield from layer_configs(item)
+        elif isinstance(item, dict) and isinstance(item.get("config"), dict):
             c = item["config"]
             yield item.get("name") or c.get("name", ""), item.get("class_name", ""), c
 

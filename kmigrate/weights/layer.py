@@ -22,6 +22,9 @@ class Settings:
     template: list[dict[str, Any]] | None = None  # the migrated model's weighted layers (--template), as data
     classes: dict[str, str] = field(default_factory=dict)  # --class LAYER=CLASS: the user's answers
     lenient: bool = False  # inspect: record open questions instead of stopping at the first
+    # model convert: a model used as a layer is inlined into one graph (weights convert refuses it: the
+    # migrated code's nested model needs the file's nested layout)
+    inline_models: bool = False
 
 
 @dataclass

@@ -17,7 +17,7 @@ from kmigrate.spec.model import Options
 from kmigrate.spec.pipeline import Refuse
 from kmigrate.weights import families
 from kmigrate.weights.config import UnknownKeys, convert_layer_config
-from kmigrate.weights.entries import entries
+from kmigrate.weights.entries import entries, has_models, inline_models
 from kmigrate.weights.infer import inferred_entries, template_entries
 from kmigrate.weights.keras2 import as_keras1
 from kmigrate.weights.h5io import BadInput, K1File
@@ -39,6 +39,7 @@ class Plan:
     settings: Settings
     notes: list[str] = field(default_factory=list)  # model-level notes
     has_config: bool = False
+    model_config: dict[str, Any] | None = None  # the model config planned (with nested models inlined)
 
     @property
     def weighted(self) -> list[LayerPlan]:
@@ -51,6 +52,9 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
     if config is not None and "class_name" not in config and "config" in config:
         config = config["config"]
     notes: list[str] = []
+    if config is not None and settings.inline_models and not k1.keras2 and has_models(config):
+        config, k1 = inline_models(config, k1)
+        notes.append("the models used as layers are inlined: their layers are called where they were")
     if k1.keras2:
         k1, layer_entries, settings, more = as_keras1(k1, config, settings)
         notes.extend(more)
@@ -98,7 +102,7 @@ def make_plan(k1: K1File, settings: Settings) -> Plan:
                      "every convolution, pooling, padding, cropping and upsampling layer, BatchNormalization "
                      f"axis={'-1' if settings.to == 'channels_last' else '1'}, concatenate/merge axes, "
                      "Reshape/Permute targets, and transposed input arrays")
-    return Plan(plans, model_layout, settings, notes + ["dropped " + d for d in k1.dropped], has_config)
+    return Plan(plans, model_layout, settings, notes + ["dropped " + d for d in k1.dropped], has_config, config)
 
 
 def _layer(e: Entry, k1: K1File, prev: LayerPlan | None, by_name: dict[str, LayerPlan], options: Options,

@@ -38,7 +38,9 @@ assert "kmigrate" not in sys.modules
 out = {}
 for name, path, x, y in json.loads(sys.argv[1]):
     model = keras.models.load_model(path, safe_mode=True)
-    got = model.predict(np.load(x), verbose=0)
+    x = np.load(x)
+    x = [x[k] for k in sorted(x.files)] if hasattr(x, "files") else x  # .npz: one array per model input
+    got = model.predict(x, verbose=0)
     want = np.load(y)
     out[name] = [float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))]
 print(json.dumps(out))
@@ -315,3 +317,55 @@ def test_set_values_are_read_as_data():
     assert parse_setting("x.dropout_W=0.5") == ("x", "dropout_W", 0.5)
     with pytest.raises(BadInput):
         parse_setting("subsample=2")
+
+
+# Keras 1.2.2 models with a layer called on several inputs, and with models used as layers
+SHARED = {"shared_layers": 6, "nested_models": 6, "nested_functional": 8, "sequential_in_sequential": 4}
+
+
+@pytest.fixture(scope="module")
+def shared_converted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shared")
+    jobs, reports = [], {}
+    for name in SHARED:
+        h5, _, y = _files(KERAS1, name)
+        reports[name] = convert_model(h5, str(folder / f"{name}.keras"), Settings(backend="theano"),
+                                      emit_code=str(folder / f"{name}.py"))
+        jobs.append([name, str(folder / f"{name}.keras"), str(KERAS1 / f"{name}_input.npz"), y])
+    return fresh_predictions(jobs, folder), reports
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_shared_layers_and_nested_models_convert_whole_and_predict_like_keras1(shared_converted, name):
+    import keras
+
+    results, reports = shared_converted
+    err, scale = results[name]
+    assert err <= TOLERANCE * scale, (err, scale)
+    model = keras.models.load_model(reports[name].output, safe_mode=True)
+    assert len(model.weights) == SHARED[name]  # each shared layer is one Keras 3 layer, called again
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names)) and not any(n.startswith(("sequential_", "model_")) for n in names[1:])
+
+
+def test_the_source_of_a_shared_layer_calls_one_layer_again(shared_converted, tmp_path):
+    import keras
+
+    report = shared_converted[1]["shared_layers"]
+    source = open(report.code).read()
+    assert "dense_1_layer = layers.Dense(" in source and source.count("dense_1_layer(") == 4
+    namespace: dict = {}
+    exec(compile(source, report.code, "exec"), namespace)  # trusted: written by the conversion just now
+    built = namespace["build_model"]()
+    saved = keras.models.load_model(report.output)
+    assert [x.name for x in built.layers] == [x.name for x in saved.layers]
+    assert [tuple(w.shape) for w in built.weights] == [tuple(w.shape) for w in saved.weights]
+
+
+def test_weights_convert_still_refuses_a_nested_model_by_name(tmp_path):
+    from kmigrate.weights.convert import convert_file
+
+    h5, _, _ = _files(KERAS1, "nested_models")
+    with pytest.raises(BadInput, match="nested models are not supported") as exc:
+        convert_file(h5, str(tmp_path / "w.h5"), Settings(backend="theano"))
+    assert exc.value.layer == "sequential_1"
