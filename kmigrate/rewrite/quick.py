@@ -13,6 +13,7 @@ would say it too (tests/rewrite/test_quick.py holds it to that over every fixtur
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from kmigrate.rewrite.binding import (
@@ -52,6 +53,15 @@ class _Facts:
         self.removed = {m: r for r in rs.of_kind("removed") for q in r.names for m in (q, rs.moved(q))}
         self.methods = rs.method_rules()
         self.names_rule = next((r for r in rs.of_kind("names") if options.enabled(r.id)), None)
+        self.relevant = frozenset(n.encode() for n in _seeds(rs) | set(self.methods) | _MODEL_FACTORIES
+                                  | {"batch_size"})
+
+
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
 
 
 _CACHE: dict[tuple[int, Options], _Facts] = {}
@@ -93,10 +103,13 @@ class _Module:
         self.renamed: set[str] = set()
         self.stmt: ast.stmt | None = None
         # per statement: (identifiers it writes, names it binds), its blocks' statements not included
-        self.own: dict[ast.stmt, tuple[set[str], set[str]]] = {}
+        self.own: dict[ast.stmt, tuple[set[str], set[str], set[str]]] = {}
         self.idents: set[str] = set()
         self.bound: set[str] = set()
+        self.reads: set[str] = set()  # names read as call arguments or as method receivers
+        self.in_args = 0
         self.batch_keyword = False  # some call here is given `batch_size=`
+        self.unwalked: set[int] = set()  # top-level statements walk_relevant left out
 
     def need(self, stmt: ast.stmt | None) -> None:
         """The engine must read `stmt` (None: the statement being checked, raised to check())."""
@@ -106,7 +119,7 @@ class _Module:
 
     # -- collect -----------------------------------------------------------------------------------
     def check(self) -> None:
-        self.walk(self.tree, None, None, 0, self.tree.body)
+        self.walk_relevant()
         for node, outer, stmt in self.attributes:
             try:
                 self.check_attribute(node, outer)
@@ -120,12 +133,42 @@ class _Module:
             except (NeedsEngine, Refuse):
                 self.sites.add(stmt)
 
+    def walk_relevant(self) -> None:
+        """Walk the imports and every top-level statement that writes an identifier a rule can see (a
+        rule's spelling or new name, a method a rule reads, `batch_size`, a model factory, a name a Keras
+        import binds); the others are left unwalked (`self.unwalked`): without such an identifier no
+        call or attribute in them can be Keras's, and no name they bind can change how one reads."""
+        body = self.tree.body
+        relevant = set(self.f.relevant)
+        lines = self.byte_lines()
+        pending = []
+        for stmt in body:
+            if type(stmt) is ast.Import or type(stmt) is ast.ImportFrom:
+                self.walk(stmt, self.tree, None, 0, body)
+            else:
+                pending.append(stmt)
+        while pending:
+            relevant |= {name.encode() for name, qnames in self.imported.items()
+                         if any(q.split(".")[0] == "keras" for q in qnames)}
+            later = []
+            for stmt in pending:
+                if relevant.isdisjoint(_IDENTIFIER.findall(b"".join(lines[_first_line(stmt) - 1:stmt.end_lineno]))):
+                    later.append(stmt)
+                else:
+                    self.walk(stmt, self.tree, None, 0, body)
+            if len(later) == len(pending):
+                break
+            pending = later  # a statement walked now may have imported another Keras name
+        self.unwalked = {id(stmt) for stmt in pending}
+
     def walk(self, node: ast.AST, parent, grand, depth: int, siblings) -> None:
         """One pass over the tree: bindings, imports, calls and attribute chains, in source order; and
         for each statement the identifiers it writes and the names it binds (own, not its blocks')."""
         t = type(node)
         if t is ast.Name:
             self.idents.add(node.id)
+            if self.in_args:
+                self.reads.add(node.id)
             if type(node.ctx) is not ast.Load:
                 self.other.add(node.id)
                 self.bound.add(node.id)
@@ -137,15 +180,27 @@ class _Module:
             return
         statement = isinstance(node, ast.stmt)
         if statement:
-            outer = self.stmt, self.idents, self.bound
-            self.stmt, self.idents, self.bound = node, set(), set()
-            self.own[node] = (self.idents, self.bound)
+            outer = self.stmt, self.idents, self.bound, self.reads, self.in_args
+            self.stmt, self.idents, self.bound, self.reads, self.in_args = node, set(), set(), set(), 0
+            self.own[node] = (self.idents, self.bound, self.reads)
         if t is ast.Attribute:
             self.idents.add(node.attr)
             self.attributes.append((node, not (type(parent) is ast.Attribute), self.stmt))
         elif t is ast.Call:
             if type(node.func) in (ast.Name, ast.Attribute):
                 self.calls.append((node, parent, grand, siblings, self.stmt))
+            if type(node.func) is ast.Attribute and type(node.func.value) is ast.Name:
+                self.reads.add(node.func.value.id)  # a method's receiver
+            self.walk(node.func, node, parent, depth, siblings)
+            self.in_args += 1  # names read as arguments: the engine may follow their bindings
+            for item in node.args:
+                self.walk(item, node, parent, depth, node.args)
+            for item in node.keywords:
+                self.walk(item, node, parent, depth, node.keywords)
+            self.in_args -= 1
+            if statement:
+                self.stmt, self.idents, self.bound, self.reads, self.in_args = outer
+            return
         elif t is ast.keyword:
             if node.arg:
                 self.idents.add(node.arg)
@@ -193,7 +248,7 @@ class _Module:
             elif isinstance(value, ast.AST):
                 self.walk(value, node, parent, depth, siblings)
         if statement:
-            self.stmt, self.idents, self.bound = outer
+            self.stmt, self.idents, self.bound, self.reads, self.in_args = outer
 
     def visit_import(self, node, depth: int) -> None:
         f = self.f
@@ -573,23 +628,6 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     return out
 
 
-def _header(stmt: ast.stmt) -> list[ast.AST]:
-    """What a compound statement holds besides its statement lists: test, target, decorators ..."""
-    out = []
-    for name in stmt._fields:
-        if name in _BLOCKS or name in ("handlers", "cases"):
-            continue
-        value = getattr(stmt, name, None)
-        if isinstance(value, ast.AST):
-            out.append(value)
-        elif type(value) is list:
-            out.extend(v for v in value if isinstance(v, ast.AST))
-    for h in getattr(stmt, "handlers", ()):
-        if h.type is not None:
-            out.append(h.type)
-    return out
-
-
 def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Options,
                       ) -> list[tuple[int, int, str]] | None:
     """Statements, at any depth, the engine can skip without changing what it writes or reports
@@ -619,31 +657,35 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
     sites = m.sites | m.deferred
     renamed = m.renamed
 
-    units: list[tuple[ast.stmt, tuple[set[str], set[str]]]] = []  # may be skipped
+    units: list[tuple[ast.stmt, tuple[set[str], set[str], set[str]]]] = []  # may be skipped
     keep: set[int] = set()  # ids of units that are read
     read: set[str] = set()
     spans: list[tuple[int, int, ast.stmt, bool, int, int]] = []  # (first, last, statement, on lines of
     # its own, block, index in the block)
     followed: set[str] = set()  # names with a binding the engine follows (a model, a batch_size)
 
-    def written(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-        """(identifiers, bound names) of a statement and every statement inside it."""
-        idents, bound = m.own.get(stmt, (set(), set()))
-        blocks = _blocks(stmt)
+    empty: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+
+    def written(stmt: ast.stmt) -> tuple[set[str], set[str], set[str]]:
+        """(identifiers, bound names, names read as arguments or receivers) of a statement and every
+        statement inside it; nothing for a statement walk_relevant left out."""
+        own = m.own.get(stmt, empty)
+        blocks = _blocks(stmt) if stmt in m.own else ()
         if not blocks:
-            return idents, bound
-        idents, bound = set(idents), set(bound)
+            return own
+        idents, bound, reads = set(own[0]), set(own[1]), set(own[2])
         for block in blocks:
             for sub in block:
-                i, b = written(sub)
+                i, b, r = written(sub)
                 idents |= i
                 bound |= b
-        return idents, bound
+                reads |= r
+        return idents, bound, reads
 
     def holds_site(stmt: ast.stmt) -> bool:
         if stmt in sites:
             return True
-        return any(holds_site(s) for block in _blocks(stmt) for s in block)
+        return stmt in m.own and any(holds_site(s) for block in _blocks(stmt) for s in block)
 
     def visit(block: list[ast.stmt], top: bool, elif_chain: bool = False) -> None:
         b = id(block)
@@ -656,7 +698,7 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
                 lines[stmt.lineno - 1].lstrip().startswith(b"elif")
             if is_elif or holds_site(stmt):
                 if not is_elif:
-                    idents, bound, reads = _identifiers_of(_header(stmt))
+                    idents, bound, reads = m.own.get(stmt, empty)  # its own: the header's
                     read.update(reads)
                     if "batch_size" in idents or idents & _MODEL_FACTORIES:
                         followed.update(bound)
@@ -679,18 +721,27 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
             units.append((stmt, info))
             if not own or info[1] & seeds or info[0] & renamed:
                 keep.add(id(stmt))
-                read.update(_identifiers(stmt)[2])
+                read.update(info[2] if stmt in m.own else _identifiers(stmt)[2])
 
     visit(tree.body, True)
     # the bindings the engine follows: every binding of a read name, when one of them is a model or
     # a generator made with batch_size (receiver_is_model, batch_size_of)
     binders: dict[str, list[int]] = {}
-    for stmt, (idents, bound) in units:
+    for stmt, (idents, bound, _) in units:
         for name in bound:
             binders.setdefault(name, []).append(id(stmt))
             if "batch_size" in idents or idents & _MODEL_FACTORIES:
                 followed.add(name)
     unit_of = {id(stmt): stmt for stmt, _ in units}
+    info_of = {id(stmt): info for stmt, info in units}
+    if followed and m.unwalked:  # an unwalked statement may bind a followed name: read it then
+        wanted = {n.encode() for n in followed}
+        for sid in m.unwalked:
+            stmt = unit_of.get(sid)
+            if stmt is not None and sid not in keep and not wanted.isdisjoint(_IDENTIFIER.findall(
+                    b"".join(lines[_first_line(stmt) - 1:stmt.end_lineno]))):
+                keep.add(sid)
+                read.update(_identifiers(stmt)[2])
     todo = list(read)
     seen: set[str] = set()
     while todo:
@@ -702,7 +753,8 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
             for sid in binders.get(name, ()):
                 if sid not in keep:
                     keep.add(sid)
-                    todo.extend(_identifiers(unit_of[sid])[2])
+                    stmt = unit_of[sid]
+                    todo.extend(info_of[sid][2] if stmt in m.own else _identifiers(stmt)[2])
     # adjacent skipped statements of one block become one span (with the blank and comment lines
     # between them): the engine then reads one placeholder line for them all
     out: list[list] = []
@@ -727,15 +779,3 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
 
 def _indent(line: bytes) -> int:
     return len(line) - len(line.lstrip(b" \t"))
-
-
-def _identifiers_of(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str]]:
-    idents: set[str] = set()
-    bound: set[str] = set()
-    read: set[str] = set()
-    for node in nodes:
-        i, b, r = _identifiers(node)
-        idents |= i
-        bound |= b
-        read |= r
-    return idents, bound, read
