@@ -49,16 +49,17 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-",
     import ast
 
     from kmigrate.rewrite.parse import parse_module
-    from kmigrate.rewrite.quick import NOTHING, unread_statements
+    from kmigrate.rewrite.quick import engine_sites, unread_of
 
     if tree is _UNPARSED:
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None  # libcst decides, and reports the error in its own words
-    unread = unread_statements(tree, text, ruleset, options) if tree is not None else None
-    if unread is NOTHING:
-        return text, []
+    m = engine_sites(tree, text, ruleset, options) if tree is not None else None
+    if m is not None and not m.sites:
+        return text, m.diagnostics(path)  # nothing to edit; calls left as written are reported from here
+    unread = unread_of(m, ruleset) if m is not None else None
     if unread:
         done = _rewrite_read_part(text, unread, ruleset, options, path, tidy)
         if done is not None:

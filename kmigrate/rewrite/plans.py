@@ -9,9 +9,9 @@ import libcst as cst
 
 from kmigrate.diagnostics import Diagnostic
 from kmigrate.spec.model import Rule
+from kmigrate.spec.model import SKIP_MARKER  # noqa: F401 - the engine's modules import it from here
 from kmigrate.spec.pipeline import NOLIT, Arg, Value
 
-SKIP_MARKER = "kmigrate: skip"
 # Calls that return a Keras model: a name bound only to one of these is a Keras model, so its `fit`
 # is Keras's (a `fit` on anything else may be scikit-learn's).
 KERAS_MODEL_FACTORIES = {"keras.models.Sequential", "keras.models.Model", "keras.models.load_model",

@@ -16,6 +16,7 @@ import ast
 import re
 from typing import Any
 
+from kmigrate.diagnostics import Diagnostic, Severity
 from kmigrate.rewrite.binding import (
     Written,
     bind_names,
@@ -24,12 +25,20 @@ from kmigrate.rewrite.binding import (
     renamed_name,
 )
 from kmigrate.spec.loader import RuleSet
-from kmigrate.spec.model import Options
+from kmigrate.spec.model import SKIP_MARKER, Options
 from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
 
 
 class NeedsEngine(Exception):
     """Something here may be rewritten or reported: the libcst engine decides."""
+
+
+class _Said(NeedsEngine):
+    """A call the engine leaves as written and only reports on: what it says, (severity, rule, message)."""
+
+    def __init__(self, said: list) -> None:
+        super().__init__()
+        self.said = said
 
 
 class _Deferred(NeedsEngine):
@@ -77,7 +86,7 @@ def _facts(rs: RuleSet, options: Options) -> _Facts:
 def needs_nothing(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> bool:
     """True only if the engine would leave `text` (parsed as `tree`) unchanged and report nothing."""
     m = engine_sites(tree, text, ruleset, options)
-    return m is not None and not m.sites
+    return m is not None and not m.sites and not m.said
 
 
 class _Module:
@@ -100,6 +109,7 @@ class _Module:
         # and the names of imported Keras 1 names the rewrite renames (every reference counts)
         self.sites: set[ast.stmt] = set()
         self.deferred: set[ast.stmt] = set()
+        self.said: list[tuple[ast.stmt, ast.Call, list]] = []  # calls the engine only reports on
         self.renamed: set[str] = set()
         self.stmt: ast.stmt | None = None
         # per statement: (identifiers it writes, names it binds), its blocks' statements not included
@@ -130,8 +140,23 @@ class _Module:
                 self.check_call(node, parent, grand, siblings)
             except _Deferred:
                 self.deferred.add(stmt)
+            except _Said as what:
+                self.said.append((stmt, node, what.said))
             except (NeedsEngine, Refuse):
                 self.sites.add(stmt)
+        if self.sites:  # the engine reads the module: it says these itself
+            self.sites.update(stmt for stmt, _, _ in self.said)
+            self.said = []
+
+    def diagnostics(self, path: str) -> list[Diagnostic]:
+        """What the engine says of a module whose only findings are calls it leaves as written, at the
+        calls' lines and columns (characters, 1-based), in the order of the source."""
+        lines = self.byte_lines()
+        out = []
+        for _, node, said in sorted(self.said, key=lambda s: (s[1].lineno, s[1].col_offset)):
+            col = len(lines[node.lineno - 1][:node.col_offset].decode("utf-8", errors="replace")) + 1
+            out += [Diagnostic(severity, rule, message, node.lineno, col, path) for severity, rule, message in said]
+        return out
 
     def walk_relevant(self) -> None:
         """Walk the imports and every top-level statement that writes an identifier a rule can see (a
@@ -344,13 +369,22 @@ class _Module:
     # -- calls -------------------------------------------------------------------------------------
     def check_call(self, node: ast.Call, parent, grand, siblings) -> None:
         deferred = False
-        for q in self.readings(node.func):
+        readings = self.readings(node.func)
+        for q in readings:
             try:
                 self.check_call_as(node, q, parent, grand, siblings)
             except _Deferred:
                 deferred = True  # another reading may still need the engine outright
+            except _Said:
+                if len(readings) > 1 or self.skip_marked(node):
+                    raise NeedsEngine from None  # which reading, or whether it is skipped, is the engine's
+                raise
         if deferred:
             raise _Deferred
+
+    def skip_marked(self, node: ast.AST) -> bool:
+        lines = self.byte_lines()
+        return any(SKIP_MARKER.encode() in lines[i - 1] for i in range(node.lineno, node.end_lineno + 1))
 
     def check_call_as(self, node: ast.Call, qname: str | None, parent, grand, siblings) -> None:
         f = self.f
@@ -392,8 +426,11 @@ class _Module:
                 if (type(expr) is ast.Name and self.batch_keyword) or (
                         type(expr) is ast.Call and any(k.arg == "batch_size" for k in expr.keywords)):
                     raise NeedsEngine
+        if method and type(node.func.value) is ast.Name and node.func.value.id in self.imported:
+            raise NeedsEngine  # the engine reads `np.fit(...)` and `keras.x.fit(...)` by the receiver's import
         values = [*node.args, *(k.value for k in node.keywords)]
         # a method's receiver may or may not be a model the engine can tell: nothing only if neither matters
+        said = None
         for receiver in ((False, True) if method else (False,)):
             args, index = [], set()
             for i, (w, expr) in enumerate(zip(written, values)):
@@ -405,10 +442,19 @@ class _Module:
             work = Work(rule=rule, spelling=spelling, args=args, options=f.options,
                         context={"form": self.form(node, parent, grand, siblings), "module": self.module_context,
                                  "model_receiver": receiver})
-            result = run(work)
-            if result.notes or result.target != spelling or changes(result, rule, spelling, result.target,
-                                                                    len(written)):
+            try:
+                result = run(work)
+            except Refuse as why:  # the engine: left as written, with an error (LayerCalls.visit_Call)
+                outcome = [(Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")]
+            else:
+                if result.target != spelling or changes(result, rule, spelling, result.target, len(written)):
+                    raise NeedsEngine
+                outcome = [(severity, rule.id, message) for severity, message in result.notes]
+            if said is not None and outcome != said:
                 raise NeedsEngine
+            said = outcome
+        if said:
+            raise _Said(said)
 
     def keras1_elsewhere(self, node: ast.Call, qname: str | None) -> None:
         """Collector.warn_if_keras1_elsewhere, read generously: a Keras 1 spelling not bound to Keras."""
@@ -630,6 +676,17 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
 
 def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Options,
                       ) -> list[tuple[int, int, str]] | None:
+    """unread_of for a module: NOTHING when it needs no edit and no report, None when it must be read
+    whole."""
+    m = engine_sites(tree, text, ruleset, options)
+    if m is None:
+        return None
+    if not m.sites and not m.said:
+        return NOTHING
+    return unread_of(m, ruleset)
+
+
+def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
     """Statements, at any depth, the engine can skip without changing what it writes or reports
     anywhere else: (first line, last line, placeholder for the first line), 1-based and inclusive.
 
@@ -640,12 +697,8 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
     an imported name the rewrite renames (the import keeps the old name while any reference is
     left), when it binds a name that read code uses as an argument or a method receiver and some
     binding of that name is a model or a generator with `batch_size` (the bindings the engine
-    follows), or when it shares a line with a read statement. None: read the whole module."""
-    m = engine_sites(tree, text, ruleset, options)
-    if m is None:
-        return None
-    if not m.sites:
-        return NOTHING
+    follows), or when it shares a line with a read statement."""
+    tree = m.tree
     found = _SEEDS.get(id(ruleset))
     if found is None or found[0] is not ruleset:
         found = _SEEDS[id(ruleset)] = (ruleset, _seeds(ruleset))
@@ -654,7 +707,7 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
         if any(q.split(".")[0] == "keras" for q in qnames):
             seeds.add(name)
     lines = m.byte_lines()
-    sites = m.sites | m.deferred
+    sites = m.sites | m.deferred | {stmt for stmt, _, _ in m.said}
     renamed = m.renamed
 
     units: list[tuple[ast.stmt, tuple[set[str], set[str], set[str]]]] = []  # may be skipped

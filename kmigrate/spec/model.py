@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+SKIP_MARKER = "kmigrate: skip"  # a comment on a call's lines that leaves the call as written
+
 # Keras 1 `Layer.__init__` keyword arguments every layer accepted (keras/engine/topology.py @ 1.2.2).
 LAYER_KWARGS = ("input_shape", "batch_input_shape", "input_dtype", "name", "trainable", "create_input_layer")
 

@@ -8,7 +8,7 @@ import pytest
 from kmigrate.rewrite.engine import _rewrite_read_part, rewrite_module
 from kmigrate.rewrite.files import rewrite_source
 from kmigrate.rewrite.parse import parse_module
-from kmigrate.rewrite.quick import NOTHING, needs_nothing, unread_statements
+from kmigrate.rewrite.quick import NOTHING, engine_sites, needs_nothing, unread_statements
 from kmigrate.spec.loader import default_ruleset
 from kmigrate.spec.model import Options
 
@@ -65,6 +65,37 @@ def test_nothing_means_nothing(label, text, options):
         return  # the engine alone reads what CPython does not parse
     if needs_nothing(tree, text, RS, options):
         assert _engine(text, options) == (text, []), label
+
+
+@pytest.mark.parametrize("label,text,options", SOURCES + _migrated(), ids=lambda v: v if isinstance(v, str) else "")
+def test_what_the_ast_reading_says_is_what_the_engine_says(label, text, options):
+    """A module whose only findings are calls left as written is reported without libcst: the same
+    diagnostics, at the same lines and columns, as the engine's."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return
+    m = engine_sites(tree, text, RS, options)
+    if m is None or m.sites:
+        return
+    new, diags = _engine_at(text, options, "m.py")
+    assert new == text, label
+    assert sorted(m.diagnostics("m.py"), key=str) == sorted(diags, key=str), label
+
+
+def test_calls_left_as_written_are_reported_without_libcst():
+    text = ("from keras.layers import BatchNormalization\nfrom keras.callbacks import ModelCheckpoint\n\n"
+            "x = BatchNormalization(mode=2)(x)\n"
+            "y = (BatchNormalization(mode=2))  # kmigrate: skip\n"
+            "c = ModelCheckpoint('every5.h5', period=5)\n")
+    m = engine_sites(ast.parse(text), text, RS, Options())
+    assert m is not None and m.sites  # the skipped call is the engine's to decide
+    text = text.replace("  # kmigrate: skip", "")
+    m = engine_sites(ast.parse(text), text, RS, Options())
+    assert not m.sites and len(m.said) == 3
+    assert [(d.line, d.col, d.rule) for d in m.diagnostics("m.py")] == \
+        [(4, 5, "batchnorm"), (5, 6, "batchnorm"), (6, 5, "model-checkpoint")]
+    assert m.diagnostics("m.py") == _engine_at(text, Options(), "m.py")[1]
 
 
 def test_the_decision_is_not_vacuous():
