@@ -49,6 +49,10 @@ class Graph:
     outputs: list[str]
     notes: list[str] = field(default_factory=list)
     output_of: dict[str, str] = field(default_factory=dict)  # Keras 1 layer -> the node that gives its output
+    # every call of a Keras 1 layer in the order they are made: (layer, call, the (layer, call) of each
+    # input, or None for a Sequential's first layer), and the node that gives each call's output
+    calls: list[tuple[str, int, list[tuple[str, int]] | None]] = field(default_factory=list)
+    call_out: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
 # What the rules make of a Keras 1 layer's input keys (batch_input_shape, input_dim, input_dtype) is
@@ -85,6 +89,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
         else:
             todo.extend((p, j, refs) for j, refs in enumerate(calls.get(p.old_name) or [None]))
     made: dict[str, tuple[list[Node], Node, list[Node]]] = {}
+    made_calls: list[tuple[str, int, list[tuple[str, int]] | None]] = []
     last: str | None = None
     while todo:  # a layer's later call may take a tensor made after its first: call when the inputs exist
         ready = [t for t in todo if all(ref in call_out for ref in t[2] or ())]
@@ -93,6 +98,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
             raise BadInput("a call's input is not made by any layer of the model config", p.old_name)
         for p, j, refs in ready:
             todo.remove((p, j, refs))
+            made_calls.append((p.old_name, j, refs))
             last = _call(p, j, refs, made, nodes, inputs, call_out, options, notes, keras2)
             if j == 0:
                 output_of[p.old_name] = call_out[(p.old_name, 0)]
@@ -103,7 +109,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     else:
         outputs = [last] if last else []
         name = cfg.get("name") if isinstance(cfg, dict) else None
-    return Graph(name or "model", nodes, inputs, outputs, notes, output_of)
+    return Graph(name or "model", nodes, inputs, outputs, notes, output_of, made_calls, call_out)
 
 
 def _calls(cfg: dict[str, Any]) -> dict[str, list[list[tuple[str, int]]]]:

@@ -98,20 +98,20 @@ def prove(model, built, taps: dict[str, Any], graph: Graph, plan: Plan, src: str
     feeds = sample_inputs(graph, plan)
     try:
         with open_input(src) as h5:
-            want = forward(plan.layers, _Stored(h5, plan), feeds, backend, plan.model_layout)
+            want = forward(plan.layers, graph.calls, _Stored(h5, plan), feeds, backend, plan.model_layout)
     except NoReference as e:
         return EndToEnd(False, why=f"{e.layer}: {e}")
     except (ValueError, IndexError, KeyError, TypeError) as e:  # Keras 1 itself could not run the model as saved
         return EndToEnd(False, why=f"the Keras 1 reference cannot run the model as saved: "
                                    f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
-    names = {node: layer for layer, node in graph.output_of.items()}
-    outs = [names[o] for o in graph.outputs]
+    call_of = {node: call for call, node in graph.call_out.items()}
+    outs = [call_of[o] for o in graph.outputs]
     got = _predict(model, [feeds[i] for i in graph.inputs])
-    errors = [_relative(want[layer], g) for layer, g in zip(outs, got)]
+    errors = [_relative(want[call], g) for call, g in zip(outs, got)]
     shape = tuple(feeds[graph.inputs[0]].shape)
     if all(e <= TOLERANCE for e in errors):
         return EndToEnd(True, max(errors), shape=shape)
-    layer, err, detail = _first_difference(built, taps, graph, plan, feeds, want, outs[errors.index(max(errors))])
+    layer, err, detail = _first_difference(built, taps, graph, feeds, want, outs[errors.index(max(errors))][0])
     raise BadInput(f"the converted model does not compute what Keras 1.2.2 did (end to end, seeded random input "
                    f"{shape}: max |Keras 3 - Keras 1 reference| = {max(errors):.2e} of max |reference|); the first "
                    f"layer whose output differs: {detail}, nothing written", layer)
@@ -137,18 +137,19 @@ def _relative(want: np.ndarray, got: np.ndarray) -> float:
     return err / scale if scale else err
 
 
-def _first_difference(built, taps, graph: Graph, plan: Plan, feeds, want, fallback: str) -> tuple[str, float, str]:
-    """The first Keras 1 layer (in the model's order) whose Keras 3 output is off by more than the measure."""
+def _first_difference(built, taps, graph: Graph, feeds, want, fallback: str) -> tuple[str, float, str]:
+    """The first Keras 1 layer call (in the model's order) whose Keras 3 output is off by more than the measure."""
     from kmigrate.weights.families.base import keras
 
-    layers = [p.old_name for p in plan.layers if p.old_name in graph.output_of and p.old_name in want
-              and graph.output_of[p.old_name] in taps and p.keras1_class != "InputLayer"]
-    probe = keras().Model(inputs=built.inputs, outputs=[taps[graph.output_of[n]] for n in layers])
+    calls = [(name, j) for name, j, _ in graph.calls if (name, j) in want and graph.call_out.get((name, j)) in taps
+             and graph.call_out[name, j] not in graph.inputs]
+    probe = keras().Model(inputs=built.inputs, outputs=[taps[graph.call_out[c]] for c in calls])
     got = _predict(probe, [feeds[i] for i in graph.inputs])
-    for name, g in zip(layers, got):
-        err = _relative(want[name], g)
+    for (name, j), g in zip(calls, got):
+        err = _relative(want[name, j], g)
         if err > TOLERANCE:
-            if np.shape(g) != np.shape(want[name]):
-                return name, err, f"output shape {tuple(np.shape(g))}, Keras 1's {tuple(np.shape(want[name]))}"
-            return name, err, f"{err:.2e} of max |reference|"
+            which = f"call {j + 1}: " if j else ""
+            if np.shape(g) != np.shape(want[name, j]):
+                return name, err, f"{which}output shape {tuple(np.shape(g))}, Keras 1's {tuple(np.shape(want[name, j]))}"
+            return name, err, f"{which}{err:.2e} of max |reference|"
     return fallback, float("nan"), "no single layer is off by the measure; their errors add up at the output"

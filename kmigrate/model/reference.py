@@ -32,26 +32,33 @@ class NoReference(Exception):
         self.layer = layer
 
 
-def forward(layers: list[LayerPlan], arrays: dict[str, np.ndarray], feeds: dict[str, np.ndarray],
-            backend: str | None, model_layout: str | None) -> dict[str, np.ndarray]:
-    """Every Keras 1 layer's output, by layer name, in the model's order.
+Call = tuple[str, int]  # (Keras 1 layer, call): a shared layer is called more than once
 
-    `layers` is the plan of the file (Keras 1 classes, configs, inbound layers, the weight families'
-    decisions); `arrays` the stored arrays by weight name; `feeds` the model's inputs by Input name
-    (an InputLayer's name, or `sequential_input(first layer)`). `backend` is the one that trained the
-    model (None: TensorFlow's arithmetic); `model_layout` the ordering of layers whose config lost it."""
+
+def forward(layers: list[LayerPlan], calls: list[tuple[str, int, list[Call] | None]], arrays: dict[str, np.ndarray],
+            feeds: dict[str, np.ndarray], backend: str | None, model_layout: str | None) -> dict[Call, np.ndarray]:
+    """The output of every call of every Keras 1 layer, by (layer, call).
+
+    `layers` is the plan of the file (Keras 1 classes, configs, the weight families' decisions); `calls`
+    the model's calls in an order that makes each input first (kmigrate.model.graph: each is (layer,
+    call, the (layer, call) of each input, or None for a Sequential's first layer)); `arrays` the stored
+    arrays by weight name; `feeds` the model's inputs by Input name (an InputLayer's name, or
+    `sequential_input(first layer)`). `backend` is the one that trained the model (None: TensorFlow's
+    arithmetic); `model_layout` the ordering of layers whose config lost it."""
     run = _Run(backend or "tensorflow", model_layout or "tf", arrays)
-    values: dict[str, np.ndarray] = {}
-    masks: dict[str, np.ndarray | None] = {}
-    for p in layers:
+    plans = {p.old_name: p for p in layers}
+    values: dict[Call, np.ndarray] = {}
+    masks: dict[Call, np.ndarray | None] = {}
+    for name, j, refs in calls:
+        p = plans[name]
         if p.keras1_class == "InputLayer":
-            values[p.old_name], masks[p.old_name] = np.asarray(feeds[p.old_name]), None
+            values[name, j], masks[name, j] = np.asarray(feeds[name]), None
             continue
-        if p.inbound:
-            xs, ms = [values[i] for i in p.inbound], [masks[i] for i in p.inbound]
+        if refs is None:
+            xs, ms = [np.asarray(feeds[sequential_input(name)])], [None]
         else:
-            xs, ms = [np.asarray(feeds[sequential_input(p.old_name)])], [None]
-        values[p.old_name], masks[p.old_name] = run.layer(p, p.keras1_class, p.keras1_config or {}, xs, ms)
+            xs, ms = [values[r] for r in refs], [masks[r] for r in refs]
+        values[name, j], masks[name, j] = run.layer(p, p.keras1_class, p.keras1_config or {}, xs, ms)
     return values
 
 

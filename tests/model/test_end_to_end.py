@@ -30,6 +30,9 @@ UNSAVED = {name: {"convlstm2d_1": {"subsample": [2, 2]}} for name in ("convlstm2
 # recurrent and TimeDistributed layers, activations by name, ZeroPadding2D's 4-tuple (generate.py there)
 EXTRA = ROOT / "fixtures" / "model" / "reference"
 EXTRA_MODELS = sorted(p.name[:-len("_model.h5")] for p in EXTRA.glob("*_model.h5"))
+# real Keras 1.2.2 models with shared layers and models used as layers (fixtures/model/README.md)
+CALLS = ROOT / "fixtures" / "model" / "keras1"
+CALLS_MODELS = ["nested_functional", "nested_models", "sequential_in_sequential", "shared_layers"]
 
 
 def _arrays(name: str, kind: str) -> list[np.ndarray]:
@@ -42,20 +45,23 @@ def _reference_outputs(name: str) -> list[np.ndarray]:
     """The numpy reference on the stored file and the stored inputs: the model's outputs."""
     if name in EXTRA_MODELS:
         model, xs, backend = EXTRA / f"{name}_model.h5", _arrays(name, "input"), "theano"
+    elif name in CALLS_MODELS:
+        stored = np.load(CALLS / f"{name}_input.npz")
+        model, xs, backend = CALLS / f"{name}_model.h5", [stored[f"arr_{i}"] for i in range(len(stored))], "theano"
     else:
         m = MODELS[name]
         model, xs, backend = ROOT / m["files"]["model"], [np.load(ROOT / m["files"]["input"])], m["backend"]
     with open_input(str(model)) as h5:
         k1 = read_keras1(h5)
-        plan = make_plan(k1, Settings(backend=backend))
+        plan = make_plan(k1, Settings(backend=backend, inline_models=True))  # as model convert plans it
         arrays = {w.name: read_array(h5, w, p.old_name) for p in plan.layers for w in p.weights}
     for p in plan.layers:
         p.keras1_config.update(UNSAVED.get(name, {}).get(p.old_name, {}))
-    graph = graph_from_plan(plan, k1.model_config, backend)
-    values = reference.forward(plan.layers, arrays, dict(zip(graph.inputs, xs, strict=True)), backend,
+    graph = graph_from_plan(plan, plan.model_config, backend)
+    values = reference.forward(plan.layers, graph.calls, arrays, dict(zip(graph.inputs, xs, strict=True)), backend,
                                plan.model_layout)
-    layer_of = {node: layer for layer, node in graph.output_of.items()}
-    return [values[layer_of[out]] for out in graph.outputs]
+    call_of = {node: call for call, node in graph.call_out.items()}
+    return [values[call_of[out]] for out in graph.outputs]
 
 
 def _reference_prediction(name: str) -> np.ndarray:
@@ -83,6 +89,20 @@ def test_the_reference_predicts_what_keras_1_2_2_predicted_beyond_the_zoo(name, 
     assert report.end_to_end.proven and report.end_to_end.error <= TOLERANCE
 
 
+@pytest.mark.parametrize("name", CALLS_MODELS)
+def test_the_reference_calls_shared_layers_and_inlined_models_as_keras_1_2_2_did(name):
+    want = np.load(CALLS / f"{name}_pred.npy")
+    (got,) = _reference_outputs(name)
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= TOLERANCE * np.max(np.abs(want))
+
+
+def test_a_model_with_shared_layers_is_proven_end_to_end_call_by_call(tmp_path):
+    report = convert_model(str(CALLS / "shared_layers_model.h5"), str(tmp_path / "m.keras"), Settings(backend="theano"))
+    assert report.end_to_end.proven and report.end_to_end.error <= TOLERANCE
+    assert any(j > 0 for _, j, _ in report.graph.calls)  # a layer called twice, each call compared
+
+
 def test_the_reference_carries_an_embedding_mask_as_keras_1_did(monkeypatch):
     want = np.load(EXTRA / "masked_embedding_pred.npy")
     embedding = reference._LAYERS["Embedding"]
@@ -100,7 +120,7 @@ def test_without_the_unsaved_stride_the_reference_cannot_run_the_file():
             plan = make_plan(k1, Settings(backend=m["backend"]))
             arrays = {w.name: read_array(h5, w, p.old_name) for p in plan.layers for w in p.weights}
         graph = graph_from_plan(plan, k1.model_config, m["backend"])
-        reference.forward(plan.layers, arrays, {graph.inputs[0]: np.load(ROOT / m["files"]["input"])},
+        reference.forward(plan.layers, graph.calls, arrays, {graph.inputs[0]: np.load(ROOT / m["files"]["input"])},
                           m["backend"], plan.model_layout)
 
 
