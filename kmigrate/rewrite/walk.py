@@ -100,8 +100,8 @@ def discover(paths: Iterable[str], exclude: tuple[Path | None, tuple[str, ...]] 
     seen: set[str] = set()
     excludes = _excludes(exclude)
 
-    def add(path: Path) -> None:
-        key = os.path.realpath(path)
+    def add(path: Path, key: str | None = None) -> None:
+        key = key or os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             out.files.append(path)
@@ -157,6 +157,7 @@ def _walk_folder(folder: Path, folder_abs: Path, top_abs: Path, out: Discovery, 
         out.results.append(_failed(str(folder), f"cannot read folder: {exc.strerror or exc}"))
         return
     out.folders[folder_abs] = [e.name for e in entries]
+    folder_real = os.path.realpath(folder_abs)  # a regular file found here is folder_real/name
     if respect_gitignore:
         ig = _gitignore(folder_abs)
         if ig:
@@ -189,7 +190,7 @@ def _walk_folder(folder: Path, folder_abs: Path, top_abs: Path, out: Discovery, 
         if not is_file:
             out.results.append(FileResult(str(path), Status.SKIPPED, note="not a regular file"))
             continue
-        add(path)
+        add(path, os.path.join(folder_real, entry.name))
 
 
 def read_regular(path: Path) -> bytes:

@@ -52,6 +52,7 @@ class RuleSet:
     keras3: frozenset[str] = frozenset()  # Keras 3's public names; modules end in "/"
     by_id: dict[str, Rule] = field(init=False)
     by_name: dict[str, Rule] = field(init=False)
+    _memo: dict = field(init=False, default_factory=dict, repr=False, compare=False)  # derived tables
 
     def __post_init__(self) -> None:
         self.by_id = {r.id: r for r in self.rules}
@@ -91,7 +92,13 @@ class RuleSet:
         (a vendored copy of Keras: every Keras-1-only layer spelling and backend function contains one
         of MARKERS, which a test holds to); keras.json names its own keys. A few substring tests keep
         the prefilter near the speed of reading the file."""
-        return MARKERS + tuple(k.encode() for r in self.of_kind("json") for k in r.names)
+        found = self._memo.get("markers")
+        if found is None:
+            every = MARKERS + tuple(k.encode() for r in self.of_kind("json") for k in r.names)
+            # a marker that contains another adds nothing (`image_dim_ordering`, `dim_ordering`)
+            found = self._memo["markers"] = tuple(dict.fromkeys(
+                m for m in every if not any(o != m and o in m for o in every)))
+        return found
 
     def keras1_spellings(self) -> set[str]:
         """Keras 1 layer classes and backend functions that Keras 3 does not share."""
@@ -126,18 +133,27 @@ class RuleSet:
                 return None if name in self.keras3 or name + "/" in self.keras3 else name
         return qualified
 
+    # The tables below are derived from the rules once and shared: callers only read them.
     def of_kind(self, kind: str) -> list[Rule]:
-        return [r for r in self.rules if r.kind == kind]
+        found = self._memo.get(("kind", kind))
+        if found is None:
+            found = self._memo[("kind", kind)] = [r for r in self.rules if r.kind == kind]
+        return found
 
     def module_map(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for r in self.of_kind("module"):
-            out.update(r.names)
-        return out
+        found = self._memo.get("module_map")
+        if found is None:
+            found = self._memo["module_map"] = {}
+            for r in self.of_kind("module"):
+                found.update(r.names)
+        return found
 
     def layer_modules(self) -> set[str]:
         """Modules a Keras 1 layer class can be imported from."""
-        return set(self.module_map()) | set(self.module_map().values())
+        found = self._memo.get("layer_modules")
+        if found is None:
+            found = self._memo["layer_modules"] = set(self.module_map()) | set(self.module_map().values())
+        return found
 
 
 def _err(file: str, rid: str | None, msg: str) -> RuleError:
