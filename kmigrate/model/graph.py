@@ -48,7 +48,6 @@ class Graph:
     inputs: list[str]
     outputs: list[str]
     notes: list[str] = field(default_factory=list)
-    output_of: dict[str, str] = field(default_factory=dict)  # Keras 1 layer -> the node that gives its output
     # every call of a Keras 1 layer in the order they are made: (layer, call, the (layer, call) of each
     # input, or None for a Sequential's first layer), and the node that gives each call's output
     calls: list[tuple[str, int, list[tuple[str, int]] | None]] = field(default_factory=list)
@@ -74,7 +73,6 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     nodes: list[Node] = []
     inputs: list[str] = []
     notes: list[str] = []
-    output_of: dict[str, str] = {}  # Keras 1 layer -> the node that gives its (first call's) output
     call_out: dict[tuple[str, int], str] = {}  # (Keras 1 layer, call) -> the node that gives its output
     model_cfg = model_config or {}
     cfg = model_cfg.get("config")
@@ -100,8 +98,6 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
             todo.remove((p, j, refs))
             made_calls.append((p.old_name, j, refs))
             last = _call(p, j, refs, made, nodes, inputs, call_out, options, notes, keras2)
-            if j == 0:
-                output_of[p.old_name] = call_out[(p.old_name, 0)]
     if functional:
         outputs = [call_out[(ref[0], ref[1] if len(ref) > 1 else 0)] for ref in cfg.get("output_layers", [])]
         inputs = [ref[0] for ref in cfg.get("input_layers", [])] or inputs
@@ -109,7 +105,7 @@ def graph_from_plan(plan: Plan, model_config: dict[str, Any] | None, backend: st
     else:
         outputs = [last] if last else []
         name = cfg.get("name") if isinstance(cfg, dict) else None
-    return Graph(name or "model", nodes, inputs, outputs, notes, output_of, made_calls, call_out)
+    return Graph(name or "model", nodes, inputs, outputs, notes, made_calls, call_out)
 
 
 def _calls(cfg: dict[str, Any]) -> dict[str, list[list[tuple[str, int]]]]:
