@@ -1,12 +1,13 @@
-"""Rewrite one module's source: decide with CPython's ast, read with libcst only what a rule can see.
+"""Rewrite one module's source: decide with CPython's ast, read with libcst only what must change.
 
-1. quick.needs_nothing: a module the ast reading shows needs no edit and no report is returned as is
-   (most of a migrated project, never parsed by libcst).
-2. quick.unread_statements: top-level statements no rule can see become placeholder comments (lines
-   and columns unchanged), the libcst pass (collect.py) runs over the rest, and they are put back.
-3. Otherwise the libcst pass reads the whole module: scope-aware names (shadowing, aliases, attribute
-   access, star imports), arguments bound to Keras 1 parameters, the shared op pipeline, and edits that
-   reuse the written nodes so comments and formatting survive.
+1. quick.engine_sites: the ast reading finds the statements where the engine may edit or report. With
+   none, the module is returned as is, with the reports of the calls it leaves as written (if any).
+2. quick.unread_of: every other statement, at any depth, becomes a placeholder line; the libcst pass
+   (collect.py) runs over the rest, diagnostics are moved back to the input's lines, and the skipped
+   lines are put back.
+3. With a star import (any name may be Keras's), the libcst pass reads the whole module: scope-aware
+   names (shadowing, aliases, attribute access, star imports), arguments bound to Keras 1 parameters,
+   the shared op pipeline, and edits that reuse the written nodes so comments and formatting survive.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""Decide with CPython's `ast` whether a module certainly needs no rewrite and no report.
+"""Read a module with CPython's `ast` the way the libcst engine would, statement by statement.
 
 The libcst engine (engine.py) resolves names with libcst's scope metadata, which costs about ten times
-a parse; most modules of a migrated project, and many of a Keras 1 one, need nothing. This reads the
-module the way the engine does — the same rules, the same argument binding (binding.py) and the same
-op pipeline — but over-approximates where it cannot be as exact as libcst's scopes: a name bound in
-several ways is read each way, an import is assumed to be visible everywhere, and a call the engine
-would skip by a `kmigrate: skip` comment is still read. Whenever any reading could produce an edit
-or a diagnostic, the answer is "ask the engine", so "nothing to do" is only ever said when the engine
-would say it too (tests/rewrite/test_quick.py holds it to that over every fixture).
+a parse. This reads the module the way the engine does — the same rules, the same argument binding
+(binding.py) and the same op pipeline — but over-approximates where it cannot be as exact as libcst's
+scopes: a name bound in several ways is read each way, an import is assumed to be visible everywhere,
+and a call the engine would skip by a `kmigrate: skip` comment is still read. Wherever any reading
+could produce an edit or a diagnostic, the statement is a site the engine reads; a call the engine
+only reports on (left as written) is said here in the engine's words when nothing else needs it.
+So "nothing to do" is only ever said where the engine would say it too (tests/rewrite/test_quick.py
+holds it to that over every fixture), and unread_of chooses what the engine may skip.
 """
 
 from __future__ import annotations
