@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import libcst as cst
-from libcst import _batched_visitor
 from libcst.metadata import MetadataWrapper, ScopeProvider
 
 from kmigrate.diagnostics import Diagnostic
+from kmigrate.rewrite import speedups
 from kmigrate.rewrite.apply import Applier
 from kmigrate.rewrite.backend import BackendCalls
 from kmigrate.rewrite.calls import LayerCalls
@@ -19,20 +19,7 @@ from kmigrate.rewrite.plans import SKIP_MARKER, ModulePlans
 from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Options, Rule
 
-
-def _visitor_methods(visitor: _batched_visitor.BatchableCSTVisitor) -> dict[str, Any]:
-    """BatchableCSTVisitor.get_visitors, with the method names looked up once per class: libcst runs
-    inspect.getmembers over every provider instance (ScopeProvider and ExpressionContextProvider, for
-    every module), which costs more than the scope analysis of a short module."""
-    names = _VISITOR_NAMES.get(type(visitor))
-    if names is None:
-        names = _VISITOR_NAMES[type(visitor)] = tuple(_ORIGINAL_GET_VISITORS(visitor))
-    return {name: getattr(visitor, name) for name in names}
-
-
-_VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
-_ORIGINAL_GET_VISITORS = _batched_visitor.BatchableCSTVisitor.get_visitors
-_batched_visitor.BatchableCSTVisitor.get_visitors = _visitor_methods
+speedups.install()  # libcst's visitor dispatch, looked up once per class
 
 
 class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.CSTVisitor):

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 def rewrite_module(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
                    text: str) -> tuple[cst.Module, list[Diagnostic]]:
     """Rewrite a parsed module; returns the new module and the diagnostics (positions in the input)."""
-    from kmigrate.rewrite.collect import rewrite  # libcst is imported only for modules that need it
+    from kmigrate.rewrite.collect import (
+        rewrite,  # libcst is imported only for modules that need it
+    )
 
     new, diags, _ = rewrite(module, ruleset, options, path, text)
     return new, diags
@@ -133,7 +135,7 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int, str]], ruleset: R
         return None  # the whole module is parsed, and any error reported in its own terms
     if respaced:
         return None
-    new, diags, plans = rewrite(module, ruleset, options, path, reduced)
+    new, diags, _ = rewrite(module, ruleset, options, path, reduced)
     diags = [dataclasses.replace(d, line=origin[d.line - 1]) if 0 < d.line <= len(origin) else d for d in diags]
     if new is module:
         return text, diags

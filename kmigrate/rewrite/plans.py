@@ -8,8 +8,10 @@ from typing import Any
 import libcst as cst
 
 from kmigrate.diagnostics import Diagnostic
-from kmigrate.spec.model import Rule
-from kmigrate.spec.model import SKIP_MARKER  # noqa: F401 - the engine's modules import it from here
+from kmigrate.spec.model import (
+    SKIP_MARKER,  # noqa: F401 - the engine's modules import it from here
+    Rule,
+)
 from kmigrate.spec.pipeline import NOLIT, Arg, Value
 
 # Calls that return a Keras model: a name bound only to one of these is a Keras model, so its `fit`
