@@ -43,6 +43,11 @@ MAX_ENGINE_CHARS = 1_000_000
 _UNPARSED = object()
 
 
+class Parsed(str):
+    """Rewritten source already known to parse: the lines the engine wrote were parsed, and the
+    others are the input's own, put back where they stood (files.process_data parses anything else)."""
+
+
 def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-", tree=_UNPARSED,
                  tidy: bool = False) -> tuple[str, list[Diagnostic]]:
     """Rewrite Python source text; raises libcst.ParserSyntaxError when libcst cannot parse it. A module
@@ -99,6 +104,7 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int, str]], ruleset: R
     lines stay those of the input; diagnostics are moved back to the input's lines, and the skipped
     lines are put back in place of the placeholders. None when this cannot be done exactly; the
     whole module is then read."""
+    import ast
     import dataclasses
 
     import libcst as cst
@@ -144,6 +150,10 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int, str]], ruleset: R
         from kmigrate.rewrite.tidy import tidy as lay_out
 
         code = lay_out(reduced, code)  # what it touches lies on read lines: brackets, imports
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # the whole module is rewritten instead, and its result checked there
     out = _LINES.findall(code)
     it = iter(hidden)
     try:
@@ -152,4 +162,4 @@ def _rewrite_read_part(text: str, unread: list[tuple[int, int, str]], ruleset: R
         return None
     if next(it, None) is not None:
         return None
-    return result, diags
+    return Parsed(result), diags

@@ -212,7 +212,9 @@ def process_data(name: str, data: bytes, options: Options, ruleset: RuleSet | No
         return failed(name, f"internal error: {type(exc).__name__}: {exc}")
     if new_text == text:
         return FileResult(name, Status.UNCHANGED, diags)
-    if kind == PYTHON:
+    from kmigrate.rewrite.engine import Parsed
+
+    if kind == PYTHON and not isinstance(new_text, Parsed):
         try:
             ast.parse(new_text)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # never write what fails to parse
