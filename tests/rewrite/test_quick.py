@@ -221,3 +221,25 @@ def test_skipping_statements_inside_blocks_is_reading_all_of_it(label, text, opt
     part = _rewrite_read_part(text, unread, RS, options, "m.py")
     assert part is not None, label
     assert part == _engine_at(text, options, "m.py"), label
+
+
+def test_a_rewrite_that_does_not_parse_is_never_written(monkeypatch):
+    """The lines the engine wrote are parsed; if they do not parse, the whole module is rewritten and
+    parsed instead, and a result that still does not parse leaves the file as it is, with an error."""
+    from kmigrate.diagnostics import Status
+    from kmigrate.rewrite import tidy
+    from kmigrate.rewrite.files import process_data
+
+    calls = []
+
+    def broken(old, new):
+        calls.append(len(new))
+        return new.replace("Dense(units=3)", "Dense(units=3", 1)
+
+    monkeypatch.setattr(tidy, "tidy", broken)
+    helper = "def load(path):\n    return open(path).read()\n\n"
+    source = helper + "from keras.layers import Dense\nlayer = Dense(output_dim=3)\n"
+    result = process_data("m.py", source.encode(), Options())
+    assert result.status is Status.FAILED and result.new_data is None
+    assert "did not parse" in result.diagnostics[0].message
+    assert len(calls) == 2  # the part the engine read, then the whole module
