@@ -121,6 +121,8 @@ class _Module:
         self.in_args = 0
         self.batch_keyword = False  # some call here is given `batch_size=`
         self.unwalked: set[int] = set()  # top-level statements walk_relevant left out
+        self.any_star = False
+        self.star_modules: list[str] = []  # Keras layer modules imported with `*`
 
     def need(self, stmt: ast.stmt | None) -> None:
         """The engine must read `stmt` (None: the statement being checked, raised to check())."""
@@ -173,6 +175,10 @@ class _Module:
                 self.walk(stmt, self.tree, None, 0, body)
             else:
                 pending.append(stmt)
+        if self.any_star:  # any name may be the star module's
+            for stmt in pending:
+                self.walk(stmt, self.tree, None, 0, body)
+            pending = []
         while pending:
             relevant |= {name.encode() for name, qnames in self.imported.items()
                          if any(q.split(".")[0] == "keras" for q in qnames)}
@@ -280,7 +286,8 @@ class _Module:
         f = self.f
         if type(node) is ast.ImportFrom:
             if any(a.name == "*" for a in node.names):
-                raise NeedsEngine  # star imports bind names only the engine's reading resolves
+                self.star_import(node)
+                return
             if node.level or node.module is None:
                 for a in node.names:
                     self.other.add(a.asname or a.name)  # a relative import: not Keras's
@@ -310,6 +317,22 @@ class _Module:
                 root = a.name.split(".")[0]
                 self.bind(root, root, depth)
 
+    def star_import(self, node: ast.ImportFrom) -> None:
+        """`from keras.layers import *` (ImportCollector.visit_ImportFrom): a name nothing else binds
+        may be the star module's; every statement is then walked, and unread_of keeps every binding of
+        a name the read statements write."""
+        self.any_star = True
+        if node.level or node.module is None:
+            return
+        module = node.module
+        if module.split(".")[0] == "keras":
+            self.keras_imported = True
+        if module in self.f.module_map:
+            self.need(node)
+        if module in self.rs.layer_modules():
+            self.star_modules.append(module)
+        self.check_name(module, stmt=node)
+
     def bind(self, name: str, qname: str, depth: int) -> None:
         self.imported.setdefault(name, set()).add(qname)
         if depth:
@@ -329,6 +352,8 @@ class _Module:
         out: set[str | None] = {q + suffix for q in self.imported.get(name, ())}
         if not out or name in self.other or name in self.nested_import:
             out.add(None)
+            if self.star_modules and not rest:
+                out.add(f"{self.star_modules[0]}.{name}")  # unbound where it is read: the star's
         if name in self.other:
             out.add(name + suffix)  # a module-level binding is its own qualified name
         return out
@@ -654,7 +679,7 @@ def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
 def engine_sites(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> _Module | None:
     """The module read per statement: `.sites` holds the innermost statements where the engine may
     edit or report, `.renamed` the imported names whose every reference the engine counts. None when
-    the module must be read whole (a star import may bind any name)."""
+    the module must be read whole (something here only the engine can read)."""
     m = _Module(tree, text, _facts(ruleset, options))
     try:
         m.check()
@@ -809,6 +834,21 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
                     keep.add(sid)
                     stmt = unit_of[sid]
                     todo.extend(info_of[sid][2] if stmt in m.own else _identifiers(stmt)[2])
+    if m.any_star:
+        # a name a read statement writes may be the star module's only where nothing binds it: every
+        # statement that binds such a name is read too
+        written_names: set[str] = set()
+        for first, last, stmt, own, block, i in spans:
+            if not own or id(stmt) in keep:  # a unit's every identifier; a read header's own
+                written_names |= info_of[id(stmt)][0] if id(stmt) in info_of else m.own.get(stmt, empty)[0]
+        changed = True
+        while changed:
+            changed = False
+            for stmt, (idents, bound, _) in units:
+                if id(stmt) not in keep and bound & written_names:
+                    keep.add(id(stmt))
+                    written_names |= idents
+                    changed = True
     # adjacent skipped statements of one block become one span (with the blank and comment lines
     # between them): the engine then reads one placeholder line for them all
     out: list[list] = []

@@ -243,3 +243,25 @@ def test_a_rewrite_that_does_not_parse_is_never_written(monkeypatch):
     assert result.status is Status.FAILED and result.new_data is None
     assert "did not parse" in result.diagnostics[0].message
     assert len(calls) == 2  # the part the engine read, then the whole module
+
+
+def test_a_star_import_is_read_in_part_too():
+    """With `from keras.layers import *` a name nothing binds is the star module's: the statements that
+    bind a name the read code writes are read with it, and the rest is skipped."""
+    text = ("from keras.layers import *\n\n\n"
+            "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\n"
+            "def make():\n    return load('x')\n\n\n"
+            "def build():\n    Dense = make()\n    return Dense(output_dim=3)\n\n\n"
+            "y = Dense(output_dim=3)\n"
+            "z = Convolution2D(8, 3, 3, border_mode='same')\n"
+            "pool = MaxPooling2D(pool_size=(2, 2), border_mode='valid')\n"
+            "n = load('y')\n")
+    unread = unread_statements(ast.parse(text), text, RS, Options())
+    assert unread is not NOTHING
+    last = text.count("\n")
+    assert [(first, end) for first, end, _ in unread] == [(last, last)]  # `n = load('y')`; `load` is read
+    # with `make`, which `build` (read: its Dense may be the star's) calls
+    part = _rewrite_read_part(text, unread, RS, Options(), "m.py")
+    assert part is not None
+    assert part == _engine_at(text, Options(), "m.py")
+    assert "Dense(units=3)" in part[0] and "return Dense(output_dim=3)" in part[0]
