@@ -1,4 +1,4 @@
-"""BatchNormalization's four vectors (Keras 3 BatchNormalization), mode 0 and mode 2.
+"""BatchNormalization's four vectors (Keras 3 BatchNormalization), modes 0, 1 and 2.
 
 Keras 1's `running_std` holds the moving *variance* (it was updated with the batch variance and passed
 to the backend as the variance), so it is copied as `moving_variance`.
@@ -16,7 +16,8 @@ from kmigrate.weights.layer import Context, LayerPlan
 def reference(x, gamma, beta, mean, running_std, axis=-1, epsilon=1e-3, mode=0):
     """Keras 1 BatchNormalization at inference. mode 0: the stored statistics, `running_std` used as the
     variance (as Keras 1 did); mode 2: the current batch's mean and biased variance, whatever is stored;
-    mode 1: each sample's mean and variance over its last axis, divided by (std + epsilon)."""
+    mode 1: each sample's mean and variance over its last axis, divided by (std + epsilon); gamma and beta
+    were not reshaped there, so they broadcast along the last axis too (plan refuses any other axis)."""
     shape = [1] * x.ndim
     shape[axis] = -1
     r = lambda v: v.reshape(shape)  # noqa: E731
@@ -35,7 +36,7 @@ class BatchNorm(Family):
     stored = ("gamma", "beta", "running_mean", "running_std")
     required = 4
     new = ("gamma", "beta", "moving_mean", "moving_variance")
-    config_optional = True  # mode=2 has no Keras 3 argument, but its arrays are the usual four
+    config_optional = True  # modes 1 and 2 have no Keras 3 argument, but their arrays are the usual four
 
     def plan(self, p: LayerPlan, ctx: Context) -> None:
         shapes = {w.shape for w in p.weights}
@@ -47,9 +48,19 @@ class BatchNorm(Family):
         if mode == 2:
             p.notes.append("mode=2: Keras 1 normalised with the current batch's statistics at inference too; "
                            "the four arrays convert as usual (the moving statistics are not used by that mode)")
+        elif mode == 1:
+            # Keras 1.2.2 normalised over the last axis and multiplied by gamma unreshaped (broadcast along
+            # the last axis): another axis either failed in Theano or scaled along the last axis anyway
+            shape = p.input_shape
+            axis = (p.keras1_config or {}).get("axis", -1)
+            if axis != -1 and (not shape or axis % (len(shape) + 1) != len(shape)):
+                raise BadInput(f"BatchNormalization mode=1 with axis={axis}: Keras 1.2.2 normalised and scaled "
+                               "along the last axis whatever the axis, only axis=-1 is converted", p.old_name)
+            p.facts["axis"] = -1
+            p.notes.append("mode=1: Keras 1 normalised each sample over its last axis at inference too; the "
+                           "four arrays convert as usual (the moving statistics are not used by that mode)")
         elif mode not in (0, None):
-            raise BadInput(f"BatchNormalization mode={mode} (per-sample normalisation) has no Keras 3 layer",
-                           p.old_name)
+            raise BadInput(f"BatchNormalization mode={mode} is not a mode Keras 1 had", p.old_name)
 
     def transform(self, p: LayerPlan) -> str:
         return "running_std copied as moving_variance"
@@ -80,6 +91,10 @@ class BatchNorm(Family):
         if mode == 2:
             reduce = [i for i in range(x.ndim) if i != axis % x.ndim]
             mean, var = tf.nn.moments(tf.constant(x), reduce, keepdims=True)
+        elif mode == 1:  # each sample over its last axis, the std plus epsilon (what model convert builds)
+            mean, var = tf.nn.moments(tf.constant(x), [x.ndim - 1], keepdims=True)
+            normed = (x - mean) / (tf.sqrt(var + eps) + eps)
+            return want, (normed * r(new["gamma"]) + r(new["beta"])).numpy(), []
         else:
             mean, var = r(new["moving_mean"]), r(new["moving_variance"])
         got = tf.nn.batch_normalization(x, mean, var, r(new["beta"]), r(new["gamma"]), k2.get("epsilon", eps)).numpy()
