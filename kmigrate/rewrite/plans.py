@@ -8,17 +8,12 @@ from typing import Any
 import libcst as cst
 
 from kmigrate.diagnostics import Diagnostic
-from kmigrate.spec.model import (
-    SKIP_MARKER,  # noqa: F401 - the engine's modules import it from here
+from kmigrate.spec.model import (  # noqa: F401 - the engine's modules import these from here
+    KERAS_MODEL_FACTORIES,
+    SKIP_MARKER,
     Rule,
 )
 from kmigrate.spec.pipeline import NOLIT, Arg, Value
-
-# Calls that return a Keras model: a name bound only to one of these is a Keras model, so its `fit`
-# is Keras's (a `fit` on anything else may be scikit-learn's).
-KERAS_MODEL_FACTORIES = {"keras.models.Sequential", "keras.models.Model", "keras.models.load_model",
-                         "keras.models.model_from_json", "keras.models.model_from_yaml", "keras.Sequential",
-                         "keras.Model", "keras.engine.training.Model"}
 
 
 @dataclass

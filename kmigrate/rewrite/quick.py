@@ -26,7 +26,7 @@ from kmigrate.rewrite.binding import (
     renamed_name,
 )
 from kmigrate.spec.loader import RuleSet
-from kmigrate.spec.model import SKIP_MARKER, Options
+from kmigrate.spec.model import KERAS_MODEL_FACTORIES, SKIP_MARKER, Options
 from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
 
 
@@ -624,8 +624,7 @@ def _seeds(rs: RuleSet) -> frozenset[str]:
             out.update(name.split("."))
             if isinstance(target, str) and target.isidentifier():
                 out.add(target)
-    out.update(q.rsplit(".", 1)[1] for q in ("keras.models.Sequential", "keras.models.Model",
-                                              "keras.models.load_model"))
+    out.update(_MODEL_FACTORIES)
     return frozenset(out)
 
 
@@ -689,7 +688,7 @@ def engine_sites(tree: ast.Module, text: str, ruleset: RuleSet, options: Options
 
 
 _BLOCKS = ("body", "orelse", "finalbody")
-_MODEL_FACTORIES = frozenset({"Sequential", "Model", "load_model", "model_from_json", "model_from_yaml"})
+_MODEL_FACTORIES = frozenset(q.rsplit(".", 1)[1] for q in KERAS_MODEL_FACTORIES)  # as a statement spells them
 
 
 def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:

@@ -7,6 +7,12 @@ from typing import Any
 
 SKIP_MARKER = "kmigrate: skip"  # a comment on a call's lines that leaves the call as written
 
+# Calls that return a Keras model: a name bound only to one of these is a Keras model, so its `fit`
+# is Keras's (a `fit` on anything else may be scikit-learn's).
+KERAS_MODEL_FACTORIES = frozenset({
+    "keras.models.Sequential", "keras.models.Model", "keras.models.load_model", "keras.models.model_from_json",
+    "keras.models.model_from_yaml", "keras.Sequential", "keras.Model", "keras.engine.training.Model"})
+
 # Keras 1 `Layer.__init__` keyword arguments every layer accepted (keras/engine/topology.py @ 1.2.2).
 LAYER_KWARGS = ("input_shape", "batch_input_shape", "input_dtype", "name", "trainable", "create_input_layer")
 
