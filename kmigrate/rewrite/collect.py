@@ -3,6 +3,7 @@ plans every edit and diagnostic, then the Applier carries the plans out."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import libcst as cst
@@ -20,6 +21,7 @@ from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Options, Rule
 
 speedups.install()  # libcst's visitor dispatch, looked up once per class
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Collector(NameResolution, LayerCalls, BackendCalls, ImportCollector, cst.CSTVisitor):
@@ -85,7 +87,8 @@ def rewrite(module: cst.Module, ruleset: RuleSet, options: Options, path: str,
              text: str) -> tuple[cst.Module, list[Diagnostic], ModulePlans]:
     """The new module, the diagnostics (positions in `text`) and the plans behind them."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    collector = Collector(ruleset, options, path, text.splitlines())
+    # the lines as the parser counts them (str.splitlines also splits at \x0c, \x1c, \u2028 ...)
+    collector = Collector(ruleset, options, path, _LINE_BREAK.split(text))
     collector.wrapper = wrapper
     wrapper.visit(collector)
     collector.place_diagnostics()

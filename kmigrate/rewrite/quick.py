@@ -120,6 +120,7 @@ class _Module:
         self.reads: set[str] = set()  # names read as call arguments or as method receivers
         self.in_args = 0
         self.batch_keyword = False  # some call here is given `batch_size=`
+        self.batch_names: set[str] = set()  # names given as `batch_size=`
         self.unwalked: set[int] = set()  # top-level statements walk_relevant left out
         self.any_star = False
         self.star_modules: list[str] = []  # Keras layer modules imported with `*`
@@ -138,6 +139,9 @@ class _Module:
                 self.check_attribute(node, outer)
             except (NeedsEngine, Refuse):
                 self.sites.add(stmt)
+        # in source order, as the engine visits them: what a call records for the module (a renamed
+        # weights file) is read by the calls after it
+        self.calls.sort(key=lambda c: (c[0].lineno, c[0].col_offset))
         for node, parent, grand, siblings, stmt in self.calls:
             try:
                 self.check_call(node, parent, grand, siblings)
@@ -157,7 +161,9 @@ class _Module:
         lines = self.byte_lines()
         out = []
         for _, node, said in sorted(self.said, key=lambda s: (s[1].lineno, s[1].col_offset)):
-            col = len(lines[node.lineno - 1][:node.col_offset].decode("utf-8", errors="replace")) + 1
+            before = lines[node.lineno - 1][:node.col_offset]
+            # libcst does not count form feeds at the start of a line
+            col = len(before.decode("utf-8", errors="replace")) - (len(before) - len(before.lstrip(b"\x0c"))) + 1
             out += [Diagnostic(severity, rule, message, node.lineno, col, path) for severity, rule, message in said]
         return out
 
@@ -238,6 +244,8 @@ class _Module:
                 self.idents.add(node.arg)
                 if node.arg == "batch_size":
                     self.batch_keyword = True
+                    if type(node.value) is ast.Name:
+                        self.batch_names.add(node.value.id)  # calls.batch_size_of follows its binding
         elif t is ast.arg:
             self.idents.add(node.arg)
             self.bound.add(node.arg)
@@ -442,18 +450,17 @@ class _Module:
             if positionals_differ(rule, spelling, positional) is not None:
                 raise NeedsEngine
             raise _Deferred
-        if rule.names[spelling] != spelling:
-            raise NeedsEngine  # renamed: the engine decides
         method = rule.kind == "method"
-        if method:
-            # the engine follows a generator argument to the `batch_size=` it was made with
-            # (calls.batch_size_of): read here only where no argument can lead to one
-            for expr in [*node.args, *(k.value for k in node.keywords)]:
-                if (type(expr) is ast.Name and self.batch_keyword) or (
-                        type(expr) is ast.Call and any(k.arg == "batch_size" for k in expr.keywords)):
-                    raise NeedsEngine
         if method and type(node.func.value) is ast.Name and node.func.value.id in self.imported:
             raise NeedsEngine  # the engine reads `np.fit(...)` and `keras.x.fit(...)` by the receiver's import
+        # The engine decides a renamed call, and a method call with an argument that may lead to a
+        # generator's `batch_size=` (calls.batch_size_of, which this reading does not follow); the pipeline
+        # still runs here first, so that what it records for the module (a weights file renamed by
+        # save_weights, which load_weights then reads) is recorded as the engine records it.
+        unsure = rule.names[spelling] != spelling or (method and any(
+            (type(expr) is ast.Name and self.batch_keyword)
+            or (type(expr) is ast.Call and any(k.arg == "batch_size" for k in expr.keywords))
+            for expr in [*node.args, *(k.value for k in node.keywords)]))
         values = [*node.args, *(k.value for k in node.keywords)]
         # a method's receiver may or may not be a model the engine can tell: nothing only if neither matters
         said = None
@@ -473,10 +480,11 @@ class _Module:
             except Refuse as why:  # the engine: left as written, with an error (LayerCalls.visit_Call)
                 outcome = [(Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")]
             else:
-                if result.target != spelling or changes(result, rule, spelling, result.target, len(written)):
+                if unsure or result.target != spelling or changes(result, rule, spelling, result.target,
+                                                                  len(written)):
                     raise NeedsEngine
                 outcome = [(severity, rule.id, message) for severity, message in result.notes]
-            if said is not None and outcome != said:
+            if unsure or (said is not None and outcome != said):
                 raise NeedsEngine
             said = outcome
         if said:
@@ -734,13 +742,17 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
     lines = m.byte_lines()
     sites = m.sites | m.deferred | {stmt for stmt, _, _ in m.said}
     renamed = m.renamed
+    # libcst also counts a name written in a string (an annotation, `cast("X", y)`) as a reference
+    renamed_bytes = {name.encode() for name in renamed}
 
     units: list[tuple[ast.stmt, tuple[set[str], set[str], set[str]]]] = []  # may be skipped
     keep: set[int] = set()  # ids of units that are read
     read: set[str] = set()
     spans: list[tuple[int, int, ast.stmt, bool, int, int]] = []  # (first, last, statement, on lines of
     # its own, block, index in the block)
-    followed: set[str] = set()  # names with a binding the engine follows (a model, a batch_size)
+    followed: set[str] = set(m.batch_names)  # names with a binding the engine follows (a model, a batch_size)
+    # a model factory as this module spells it: its own name, or an alias an import gives it
+    factories = _MODEL_FACTORIES | {name for name, qnames in m.imported.items() if qnames & KERAS_MODEL_FACTORIES}
 
     empty: tuple[set[str], set[str], set[str]] = (set(), set(), set())
 
@@ -778,7 +790,7 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
                 if not is_elif:
                     idents, bound, reads = m.own.get(stmt, empty)  # its own: the header's
                     read.update(reads)
-                    if "batch_size" in idents or idents & _MODEL_FACTORIES:
+                    if "batch_size" in idents or idents & factories:
                         followed.update(bound)
                 spans.append((first, stmt.lineno, stmt, False, b, i))  # its own lines are read
                 for name in _BLOCKS:
@@ -797,7 +809,8 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
             own = m.alone_on_its_line(stmt)  # its lines hold nothing else (no `;`, no clause header)
             spans.append((first, stmt.end_lineno, stmt, own, b, i))
             units.append((stmt, info))
-            if not own or info[1] & seeds or info[0] & renamed:
+            if not own or info[1] & seeds or info[0] & renamed or (renamed_bytes and not renamed_bytes.isdisjoint(
+                    _IDENTIFIER.findall(b"".join(lines[first - 1:stmt.end_lineno])))):
                 keep.add(id(stmt))
                 read.update(info[2] if stmt in m.own else _identifiers(stmt)[2])
 
@@ -808,7 +821,7 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
     for stmt, (idents, bound, _) in units:
         for name in bound:
             binders.setdefault(name, []).append(id(stmt))
-            if "batch_size" in idents or idents & _MODEL_FACTORIES:
+            if "batch_size" in idents or idents & factories:
                 followed.add(name)
     unit_of = {id(stmt): stmt for stmt, _ in units}
     info_of = {id(stmt): info for stmt, info in units}
@@ -871,4 +884,4 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
 
 
 def _indent(line: bytes) -> int:
-    return len(line) - len(line.lstrip(b" \t"))
+    return len(line) - len(line.lstrip(b" \t\x0c"))  # a form feed belongs to the indentation
