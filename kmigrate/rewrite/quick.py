@@ -124,6 +124,9 @@ class _Module:
         self.unwalked: set[int] = set()  # top-level statements walk_relevant left out
         self.any_star = False
         self.star_modules: list[str] = []  # Keras layer modules imported with `*`
+        self.import_lines: dict[str, int] = {}  # name -> the last line an import binds it on
+        self.import_line = 0
+        self.top_level = set(tree.body)
 
     def need(self, stmt: ast.stmt | None) -> None:
         """The engine must read `stmt` (None: the statement being checked, raised to check())."""
@@ -148,12 +151,24 @@ class _Module:
             except _Deferred:
                 self.deferred.add(stmt)
             except _Said as what:
-                self.said.append((stmt, node, what.said))
+                if self.imported_after(node, stmt):
+                    self.sites.add(stmt)  # read before its import at the module level: the engine decides
+                else:
+                    self.said.append((stmt, node, what.said))
             except (NeedsEngine, Refuse):
                 self.sites.add(stmt)
         if self.sites:  # the engine reads the module: it says these itself
             self.sites.update(stmt for stmt, _, _ in self.said)
             self.said = []
+
+    def imported_after(self, node: ast.Call, stmt: ast.stmt) -> bool:
+        """A module-level call whose name an import binds only further down (libcst then sees it unbound)."""
+        root = node.func
+        while type(root) is ast.Attribute:
+            root = root.value
+        if type(root) is not ast.Name or stmt not in self.top_level:
+            return False
+        return self.import_lines.get(root.id, 0) > node.lineno
 
     def diagnostics(self, path: str) -> list[Diagnostic]:
         """What the engine says of a module whose only findings are calls it leaves as written, at the
@@ -292,6 +307,7 @@ class _Module:
 
     def visit_import(self, node, depth: int) -> None:
         f = self.f
+        self.import_line = node.lineno
         if type(node) is ast.ImportFrom:
             if any(a.name == "*" for a in node.names):
                 self.star_import(node)
@@ -343,6 +359,7 @@ class _Module:
 
     def bind(self, name: str, qname: str, depth: int) -> None:
         self.imported.setdefault(name, set()).add(qname)
+        self.import_lines[name] = max(self.import_lines.get(name, 0), self.import_line)
         if depth:
             self.nested_import.add(name)
 

@@ -292,6 +292,8 @@ FAST_CASES = {
         "x = Convolution2D(8, 3, 3)\n"),
     "a form feed before a reported call": (
         "from keras.layers import BatchNormalization\n\x0cb = BatchNormalization(mode=2)\n"),
+    "a call before its import": (
+        "b = BatchNormalization(mode=2)\nfrom keras.layers import BatchNormalization\nc = BatchNormalization(mode=2)\n"),
     "a line separator before a skipped call": (
         "from keras.layers import Dense\n\ndef g():\n    s = 'a\u2028b'\n    return s\n\n"
         "x = Dense(output_dim=3)  # kmigrate: skip\ny = Dense(output_dim=4)\n"),
