@@ -39,12 +39,12 @@ def build(graph: Graph, taps: dict[str, Any] | None = None):
             objects[node.name] = layer
         args = [tensors[i] for i in node.inputs]
         out = layer(args if node.cls in _LIST_INPUTS else args[0])
-        if _hits_conv3d_bias_bug(node, out) and (node.shares or node.name in _shared(graph)):
+        if _hits_bias_bug(node, out) and (node.shares or node.name in _shared(graph)):
             # the workaround builds the convolution again between two Permutes: not for a shared one
-            raise BadInput("a shared channels_first Conv3D that Keras 3.15 on TensorFlow's CPU kernels "
-                           "computes wrongly (its bias along the wrong axis) is not supported", node.name)
-        if _hits_conv3d_bias_bug(node, out):
-            out = _conv3d_channels_last(keras, node, args[0])
+            raise BadInput(f"a shared channels_first {node.cls} that Keras 3.15 on TensorFlow computes wrongly "
+                           "(its bias along the wrong axis) is not supported", node.name)
+        if _hits_bias_bug(node, out):
+            out = _conv_channels_last(keras, node, args[0])
         tensors[node.name] = out
     inputs = [tensors[i] for i in graph.inputs]
     outputs = [tensors[o] for o in graph.outputs]
@@ -65,23 +65,33 @@ def _statistics(ops, x, axes, epsilon, sample):
     return ops.divide(ops.subtract(x, mean), std)
 
 
-def _hits_conv3d_bias_bug(node: Node, out) -> bool:
-    """Keras 3.15.1 on TensorFlow's CPU kernels adds a channels_first Conv3D's bias along the wrong axis
-    when the output's spatial sizes all equal the filter count (measured: fixtures/legacy)."""
-    if node.cls != "Conv3D" or node.kwargs.get("data_format") != "channels_first":
+def _hits_bias_bug(node: Node, out) -> bool:
+    """Keras 3.15's TensorFlow `ops.add` takes a bias as NHWC whenever the output's last axis has the bias's
+    length, so a channels_first convolution whose last spatial size equals its filter count adds its bias
+    along that axis (measured for Conv1D/2D/3D, Conv2DTranspose and SeparableConv2D)."""
+    if node.cls not in _CONVOLUTIONS or node.kwargs.get("data_format") != "channels_first":
         return False
-    return all(d == node.kwargs.get("filters") for d in tuple(out.shape)[2:])
+    filters = node.kwargs.get("filters")
+    return node.kwargs.get("use_bias", True) and filters != 1 and tuple(out.shape)[-1] == filters
 
 
-def _conv3d_channels_last(keras, node: Node, x):
+_CONVOLUTIONS = {"Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "SeparableConv2D"}
+
+
+def _permutes(rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Permute dims (batch left out, from 1) to channels_last and back, for `rank` spatial axes."""
+    return tuple(range(2, rank + 2)) + (1,), (rank + 1,) + tuple(range(1, rank + 1))
+
+
+def _conv_channels_last(keras, node: Node, x):
     """The same convolution computed channels_last between two transposes (the kernel layout does not
     depend on data_format, so the weights are the same)."""
     node.kwargs = dict(node.kwargs, data_format="channels_last")
-    node.cls = "Conv3D"
     node.transposed = True
-    inner = keras.layers.Permute((2, 3, 4, 1), name=f"{node.name}_to_channels_last")(x)
-    inner = keras.layers.Conv3D(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})(inner)
-    return keras.layers.Permute((4, 1, 2, 3), name=f"{node.name}_to_channels_first")(inner)
+    there, back = _permutes(len(x.shape) - 2)
+    inner = keras.layers.Permute(there, name=f"{node.name}_to_channels_last")(x)
+    inner = getattr(keras.layers, node.cls)(name=node.name, **{k: _object(v) for k, v in node.kwargs.items()})(inner)
+    return keras.layers.Permute(back, name=f"{node.name}_to_channels_first")(inner)
 
 
 def theano_pool_plan(shape, kwargs: dict[str, Any]):
@@ -186,10 +196,12 @@ def source(graph: Graph, origin: str) -> str:
             lines.append(f"    {var}_layer = {call}")
             lines.append(f"    {var} = {var}_layer({arg})")
             continue
-        if node.transposed:  # around Keras 3.15's channels_first Conv3D bias bug
-            lines.append(f"    {var} = layers.Permute((2, 3, 4, 1), name={node.name + '_to_channels_last'!r})({arg})")
+        if node.transposed:  # around Keras 3.15's channels_first bias bug (_hits_bias_bug)
+            ks = node.kwargs["kernel_size"]
+            there, back = _permutes(len(ks) if isinstance(ks, (tuple, list)) else 1)
+            lines.append(f"    {var} = layers.Permute({there!r}, name={node.name + '_to_channels_last'!r})({arg})")
             lines.append(f"    {var} = {call}({var})")
-            lines.append(f"    {var} = layers.Permute((4, 1, 2, 3), name={node.name + '_to_channels_first'!r})({var})")
+            lines.append(f"    {var} = layers.Permute({back!r}, name={node.name + '_to_channels_first'!r})({var})")
             continue
         lines.append(f"    {var} = {call}({arg})")
     ins = [names[i] for i in graph.inputs]

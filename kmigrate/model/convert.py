@@ -24,6 +24,7 @@ from kmigrate.weights.families.base import keras as quiet_keras  # TensorFlow's 
 from kmigrate.model.graph import Graph, graph_from_plan
 from kmigrate.model.proof import TOLERANCE, EndToEnd, prove
 from kmigrate.model.lost import apply_settings, infer_unsaved, layer_configs
+from kmigrate.model.relayout import Relaid, layout_of, relayout
 from kmigrate.weights.convert import ConversionReport, convert_file
 from kmigrate.weights.h5io import BadInput, iter_output_layers, open_input, read_keras1
 from kmigrate.weights.plan import Settings, make_plan
@@ -40,6 +41,7 @@ class ModelReport:
     notes: list[str] = field(default_factory=list)
     code: str | None = None  # where --emit-code wrote the source
     end_to_end: EndToEnd | None = None  # the whole model against Keras 1.2.2's numpy forward pass
+    relaid: Relaid | None = None  # --to changed the model's layout: how its inputs and outputs moved
 
 
 def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
@@ -49,7 +51,10 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
     value) settings the file did not save (`--set`)."""
     if not dst.endswith(".keras"):
         raise BadInput("the output must be a .keras file", path=dst)
-    settings = replace(settings, inline_models=True)  # one graph: a model used as a layer is inlined
+    # one graph: a model used as a layer is inlined. The weights convert in Keras 1's layout; --to moves
+    # the model (kmigrate.model.relayout), and with it the arrays that follow a feature map's layout
+    to = settings.to
+    settings = replace(settings, inline_models=True, to=None)
     for out in [dst] + ([emit_code] if emit_code else []):
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
@@ -71,7 +76,17 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
             plan = make_plan(k1, settings)
         # a Keras 2 file: the backend it recorded (plan.settings) decides Theano's constructions too
         graph = graph_from_plan(plan, plan.model_config, plan.settings.backend, keras2=k1.keras2)
+    relaid = relayout(graph, plan.model_layout, to) if to else None
+    if relaid is not None:
+        graph = relaid.graph
     notes = told + found + list(graph.notes)
+    if to and relaid is None:
+        layout = layout_of(graph, plan.model_layout)
+        notes.append(f"--to {to}: no layer of the model has a 2D or 3D data format, nothing to change" if layout is None
+                     else f"--to {to}: the model already works in {to}")
+    if relaid is not None:
+        notes.append(f"--to {to}: every layer works in {to}; the model takes its inputs in that layout "
+                     f"({', '.join(f'{i} {graph.input_shape(i)}' for i in graph.inputs)})")
     with tempfile.TemporaryDirectory(prefix="kmigrate-model-") as work:
         weights_path = os.path.join(work, "weights.h5")
         report = convert_file(src, weights_path, settings, verify=True)
@@ -84,7 +99,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         except (ValueError, TypeError) as exc:  # what Keras 3 says of the translated model
             raise BadInput(f"Keras 3 cannot build the translated model: {str(exc).splitlines()[0]}") from None
         try:
-            _load_weights(model, graph, weights_path, report)
+            _load_weights(model, graph, weights_path, report, relaid, taps)
         except BadInput as e:
             lost = [n for n in graph.notes if "did not save" in n]
             raise BadInput(f"{e}{'; ' + lost[0] if lost else ''}: the file does not say enough to rebuild "
@@ -93,7 +108,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         saved = os.path.join(work, "model.keras")
         model.save(saved)
         reloaded = _check_reload(model, saved)
-        end_to_end = prove(reloaded, model, taps, graph, plan, src, plan.settings.backend)
+        end_to_end = prove(reloaded, model, taps, graph, plan, src, plan.settings.backend, relaid)
         target = Path(os.path.abspath(dst))
         atomic.clean_stale(target.parent)
         with atomic.replacing(target) as tmp:
@@ -103,7 +118,7 @@ def convert_model(src: str, dst: str, settings: Settings, force: bool = False,
         atomic.write_bytes(Path(emit_code), source(graph, os.path.basename(src)).encode())
         code_path = emit_code
     notes.extend(n for n in report.notes if not (training and n.startswith("dropped training_config")))
-    return ModelReport(src, dst, graph, report, notes, code_path, end_to_end)
+    return ModelReport(src, dst, graph, report, notes, code_path, end_to_end, relaid)
 
 
 def _training_config(h5) -> dict[str, Any] | None:
@@ -117,14 +132,18 @@ def _training_config(h5) -> dict[str, Any] | None:
     return cfg if isinstance(cfg, dict) else None
 
 
-def _load_weights(model, graph: Graph, path: str, report: ConversionReport) -> None:
-    """Each converted layer's arrays into the layer that carries its Keras 1 name."""
+def _load_weights(model, graph: Graph, path: str, report: ConversionReport, relaid: Relaid | None = None,
+                  taps: dict[str, Any] | None = None) -> None:
+    """Each converted layer's arrays into the layer that carries its Keras 1 name (moved to the model's
+    layout when --to changed it)."""
     new_to_old = {new: old for old, new in report.name_map.items()}
     with open_input(path) as h5:
         for new_name, weights in iter_output_layers(h5):
             old = new_to_old.get(new_name, new_name)
             layer = model.get_layer(old)
             arrays = [np.asarray(d) for _, d in weights]
+            if relaid is not None:
+                arrays = relaid.arrays(old, arrays, lambda n: tuple(taps[n].shape[1:]))
             node = next((n for n in graph.nodes if n.keras1_name == old), None)
             for i, value in (node.fixed.items() if node is not None else ()):
                 arrays[i] = np.full_like(arrays[i], value)

@@ -37,7 +37,7 @@ class Node:
     inputs: list[str] = field(default_factory=list)
     keras1_name: str | None = None  # the Keras 1 layer whose weights it carries (None: a construction)
     fixed: dict[int, float] = field(default_factory=dict)  # weights set to a constant, by index
-    transposed: bool = False  # built channels_last between two Permutes (set by build.py)
+    transposed: bool = False  # built channels_last between two Permutes (set by build.py: a Keras 3.15 bias bug)
     shares: str | None = None  # a later call of a shared layer: the node whose Keras 3 layer it calls again
 
 
@@ -52,6 +52,11 @@ class Graph:
     # input, or None for a Sequential's first layer), and the node that gives each call's output
     calls: list[tuple[str, int, list[tuple[str, int]] | None]] = field(default_factory=list)
     call_out: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def input_shape(self, name: str) -> tuple:
+        """An Input node's shape, batch axis left out."""
+        kw = next(n for n in self.nodes if n.name == name).kwargs
+        return tuple(kw["batch_shape"][1:]) if "batch_shape" in kw else tuple(kw["shape"])
 
 
 # What the rules make of a Keras 1 layer's input keys (batch_input_shape, input_dim, input_dtype) is

@@ -10,6 +10,7 @@ import numpy as np
 
 from kmigrate.model.graph import Graph, sequential_input
 from kmigrate.model.reference import NoReference, forward
+from kmigrate.model.relayout import Relaid
 from kmigrate.weights.h5io import BadInput, open_input, read_array
 from kmigrate.weights.plan import Plan
 
@@ -91,14 +92,20 @@ def _readers(graph: Graph, plan: Plan) -> dict[str, Any]:
     return first
 
 
-def prove(model, built, taps: dict[str, Any], graph: Graph, plan: Plan, src: str, backend: str | None) -> EndToEnd:
+def prove(model, built, taps: dict[str, Any], graph: Graph, plan: Plan, src: str, backend: str | None,
+          relaid: Relaid | None = None) -> EndToEnd:
     """Run `model` (the reloaded one) and the numpy reference on one random input; BadInput naming the
     first layer whose output differs when the model's outputs are off by more than the measure. `built`
-    is the model as built, `taps` its node outputs (build.build), used to find that layer."""
+    is the model as built, `taps` its node outputs (build.build), used to find that layer. `relaid`: the
+    model works in the other layout (--to): the reference gets the input moved back to Keras 1's layout,
+    and its outputs are moved to the model's before they are compared."""
     feeds = sample_inputs(graph, plan)
+    own = {i: relaid.to_source(i, x) for i, x in feeds.items()} if relaid else feeds
     try:
         with open_input(src) as h5:
-            want = forward(plan.layers, graph.calls, _Stored(h5, plan), feeds, backend, plan.model_layout)
+            want = forward(plan.layers, graph.calls, _Stored(h5, plan), own, backend, plan.model_layout)
+        if relaid:
+            want = {call: relaid.to_target(graph.call_out.get(call, ""), y) for call, y in want.items()}
     except NoReference as e:
         return EndToEnd(False, why=f"{e.layer}: {e}")
     except (ValueError, IndexError, KeyError, TypeError) as e:  # Keras 1 itself could not run the model as saved
