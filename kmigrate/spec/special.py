@@ -729,3 +729,19 @@ def keras1_metric_names(work: Work) -> None:
     if metrics is not None and metrics.known and isinstance(metrics.lit, (tuple, list)) and "accuracy" in metrics.lit:
         metrics.lit = tuple("acc" if m == "accuracy" else m for m in metrics.lit)
         metrics.changed = True
+
+
+@special("channels-first-bias")
+def channels_first_bias(work: Work) -> None:
+    """Keras 3.15 on TensorFlow adds a channels_first convolution's bias along the last axis whenever that
+    axis has as many elements as the layer has filters (measured for Conv1D/2D/3D, Conv2DTranspose and
+    SeparableConv2D: `Conv2D(32, 3, data_format='channels_first')` on 32x32 images is off by its bias).
+    Said where a Keras 1 call becomes channels_first in code; `model convert` builds such a layer
+    channels_last between two Permutes instead, so a saved model's config is not warned about."""
+    if "form" not in work.context or not _data_format_channels_first(work) or _lit(work, "bias", True) is False:
+        return
+    filters = work.get("nb_filter")
+    count = f" ({filters.lit})" if filters is not None and filters.known else ""
+    work.warn("Keras 3.15 on TensorFlow adds a channels_first convolution's bias along the wrong axis when the "
+              f"output's last spatial size equals its filter count{count}: keep them different (or use the JAX "
+              "backend); `kmigrate model convert` builds a saved model around it")
