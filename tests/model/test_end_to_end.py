@@ -172,8 +172,8 @@ def test_a_corrupted_converted_weight_is_refused_naming_its_layer(tmp_path, monk
     # proof can see it
     load = convert_module._load_weights
 
-    def corrupt(model, graph, path, report):
-        load(model, graph, path, report)
+    def corrupt(model, graph, path, report, *relaid):
+        load(model, graph, path, report, *relaid)
         layer = model.get_layer("dense_2")
         layer.set_weights([w * 1.01 for w in layer.get_weights()])
     monkeypatch.setattr(convert_module, "_load_weights", corrupt)
@@ -219,8 +219,8 @@ def test_cli_reports_the_end_to_end_error(tmp_path, capsys):
 def test_cli_refuses_a_model_that_differs_with_one_line(tmp_path, capsys, monkeypatch):
     load = convert_module._load_weights
 
-    def corrupt(model, graph, path, report):
-        load(model, graph, path, report)
+    def corrupt(model, graph, path, report, *relaid):
+        load(model, graph, path, report, *relaid)
         layer = model.get_layer("conv_b")
         layer.set_weights([w + 0.1 for w in layer.get_weights()])
     monkeypatch.setattr(convert_module, "_load_weights", corrupt)
