@@ -182,16 +182,19 @@ def _layer(node: Node, inputs: list, out: Relaid, source: str, target: str):
         if node.shares in out.dense_rows or node.shares in out.alphas:  # its arrays moved for its first call
             raise _refuse(node, f"a shared {node.cls} called on a feature map and on another tensor", source, target)
         return None
+    if any(s == (FLAT, 2) for s in ins) and (len(ins) > 1 or node.cls != "Dense"):
+        raise _refuse(node, f"{node.cls} reading the Flatten (only a Dense right after it takes its rows in the "
+                      "target's order)", source, target)
     if len(maps) != len(ins) or len(set(maps)) > 1:
         raise _refuse(node, f"{node.cls} of tensors laid out differently", source, target)
     lead, ndim = x
     if lead == FLAT:
-        if node.cls == "Dense" and not node.shares and node.keras1_name:
+        if not node.shares and node.keras1_name:
             # the Flatten's own input: its shape is known once the model is built
             flattened = next(n for n in out.graph.nodes if n.name == inputs[0][1]).inputs[0]
             out.dense_rows[node.keras1_name] = flattened
             return None
-        raise _refuse(node, f"{'a shared ' if node.shares else ''}{node.cls} reading the Flatten", source, target)
+        raise _refuse(node, "a shared Dense reading the Flatten", source, target)
     cls = node.cls
     inner = node.kwargs.get("layer") if cls == "TimeDistributed" else None
     kw = inner.kwargs if isinstance(inner, Obj) else node.kwargs

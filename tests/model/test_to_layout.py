@@ -147,3 +147,47 @@ def test_batchnorm_mode_1_on_a_feature_map_is_refused_by_name(tmp_path):
         convert_model(str(src), str(tmp_path / "m.keras"), Settings(backend="theano", to="channels_first"))
     assert e.value.layer == "batchnormalization_1" and "mode=1" in str(e.value)
     assert not (tmp_path / "m.keras").exists()
+
+
+KERAS2 = ROOT / "fixtures" / "model" / "keras2"
+
+
+def test_a_keras2_channels_first_file_converts_to_channels_last(tmp_path):
+    # the recorded backend (Theano) decides the constructions; the input moved to (h, w, c)
+    dst = tmp_path / "m.keras"
+    report = convert_model(str(KERAS2 / "channels_first_model.h5"), str(dst), Settings(to="channels_last"))
+    assert report.relaid is not None and report.end_to_end.proven
+    assert _data_formats(dst) == {"channels_last"}
+    x = tmp_path / "x.npy"
+    np.save(x, np.moveaxis(np.load(KERAS2 / "channels_first_input.npy"), 1, -1))
+    ok, err, scale = verify_model(str(dst), str(x), str(KERAS2 / "channels_first_pred.npy"))
+    assert ok, (err, scale)
+
+
+def test_a_flatten_merged_with_another_tensor_is_refused_by_name(tmp_path):
+    # Concatenate([Flatten()(feature map), vector]): the Dense after it mixes rows of both
+    with pytest.raises(BadInput) as e:
+        convert_model(str(KERAS2 / "functional_model.h5"), str(tmp_path / "m.keras"), Settings(to="channels_first"))
+    assert e.value.layer == "concatenate_2" and "reading the Flatten" in str(e.value)
+
+
+def test_emitted_code_of_a_re_laid_out_model_builds_it_with_the_bias_bug_construction(tmp_path):
+    # atrous2d_tf in channels_first: its second convolution's output (3, 4, 3) ends in its filter count
+    import keras
+
+    m = MODELS["atrous2d_tf"]
+    code = tmp_path / "model.py"
+    convert_model(str(ROOT / m["files"]["model"]), str(tmp_path / "m.keras"),
+                  Settings(backend=m["backend"], to="channels_first"), emit_code=str(code))
+    source = code.read_text()
+    assert "layers.Permute((2, 3, 1), name='atrousconvolution2d_2_to_channels_last')" in source
+    assert "keras.Input(shape=(2, 9, 9)" in source
+    namespace: dict = {}
+    exec(compile(source, str(code), "exec"), namespace)  # trusted: written by the test just now
+    built = namespace["build_model"]()
+    saved = keras.models.load_model(tmp_path / "m.keras")
+    assert [x.name for x in built.layers] == [x.name for x in saved.layers]
+    built.set_weights(saved.get_weights())
+    x = np.moveaxis(np.load(ROOT / m["files"]["input"]), -1, 1)
+    want = np.load(ROOT / m["files"]["pred"])
+    assert np.max(np.abs(built.predict(x, verbose=0) - want)) <= TOLERANCE * np.max(np.abs(want))
