@@ -5,9 +5,9 @@ in), carried through: every layer with a `data_format` gets the target's, the mo
 that layout, axes that name a feature map's axis (BatchNormalization, Concatenate, PReLU's shared axes,
 BatchNormalization mode 2's statistics) follow the channel axis, and the arrays that follow a feature map's
 layout move with it: a Dense's rows right after a Flatten (the Dense family's `dense_after_flatten`, as
-`weights convert --to` moves them) and a PReLU's alphas (the PReLU family's `alphas_to`). A layer that reads a feature map in a way that
-does not follow the channel axis (Reshape, Permute, a recurrent layer, mode 1's per-sample statistics
-over the last axis, ...) is refused by name.
+`weights convert --to` moves them) and a PReLU's alphas (the PReLU family's `alphas_to`). A layer that
+reads a feature map in a way that does not follow the channel axis (Reshape, Permute, a recurrent layer,
+mode 1's per-sample statistics over the last axis, ...) is refused by name.
 
 A tensor is followed by its `lead`: the number of axes before its channel axis in Keras 1's `th` layout
 (the batch; 2 for a sequence of images), 0 for a flattened feature map, None for a tensor with no layout.
@@ -151,7 +151,10 @@ def _axis(axis: int, lead: int, ndim: int, source: str) -> int:
     """Where an axis of a feature map is in the target layout (the channel axis: last in tf, `lead` in th)."""
     a = axis % ndim
     order = list(range(ndim))  # order[i] = the source axis at target position i
-    order = (order[:lead] + order[lead + 1:] + [lead]) if source == "th" else (order[:lead] + [ndim - 1] + order[lead:-1])
+    if source == "th":  # (.., c, s...) -> (.., s..., c)
+        order = order[:lead] + order[lead + 1:] + [lead]
+    else:  # (.., s..., c) -> (.., c, s...)
+        order = order[:lead] + [ndim - 1] + order[lead:-1]
     i = order.index(a)
     return -1 if i == ndim - 1 and axis < 0 else i
 

@@ -128,7 +128,8 @@ def test_cli_to_channels_last_writes_a_model_verify_accepts_on_the_moved_input(t
     m = MODELS["conv2d_th_same_even"]
     dst = tmp_path / "m.keras"
     run = subprocess.run([sys.executable, "-m", "kmigrate", "model", "convert", str(ROOT / m["files"]["model"]),
-                          str(dst), "--backend", "theano", "--to", "channels_last"], capture_output=True, text=True, check=False)
+                          str(dst), "--backend", "theano", "--to", "channels_last"],
+                         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert "the model takes its inputs in that layout (convolution2d_1_input (8, 8, 2))" in run.stdout
     x = tmp_path / "x.npy"
