@@ -13,6 +13,7 @@ never leaves a worker writing, and workers die with this process (Linux) or at t
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -182,6 +183,11 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent)
     ruleset = default_ruleset()
+    # The cyclic garbage collector ran every few hundred allocations over libcst's millions of nodes
+    # (about a sixth of the CPU time): what is loaded now is set aside for good, and the garbage of
+    # one input is collected once, after its result is sent.
+    gc.freeze()
+    gc.disable()
     while True:
         try:
             task = conn.recv()
@@ -194,6 +200,7 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
             conn.send((index, process_data(name, data, options, ruleset, py2, kind_of(name))))
         except (BrokenPipeError, OSError):
             return
+        gc.collect()
 
 
 def _crashed(name: str, exitcode: int | None) -> FileResult:
