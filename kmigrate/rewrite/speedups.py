@@ -10,6 +10,7 @@ visitor class and node type, and stubs marked no-op are not called. Imported by 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import libcst as cst
@@ -61,13 +62,25 @@ def _on_leave_attribute(self, original_node, attribute: str) -> None:
 
 
 _VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
-_GET_VISITORS = _batched_visitor.BatchableCSTVisitor.get_visitors
+
+
+def _visitor_names(cls: type) -> tuple[str, ...]:
+    """What libcst's get_visitors finds with inspect.getmembers (the methods whose function is named
+    visit_* or leave_* and is not a no-op stub), read from the class's attributes once."""
+    out = []
+    for name in dir(cls):
+        method = getattr(cls, name, None)
+        if not (inspect.isfunction(method) or inspect.ismethod(method)):
+            continue
+        if method.__name__.startswith(("visit_", "leave_")) and not getattr(method, "_is_no_op", False):
+            out.append(name)
+    return tuple(out)
 
 
 def _get_visitors(visitor) -> dict[str, Any]:
     names = _VISITOR_NAMES.get(type(visitor))
     if names is None:
-        names = _VISITOR_NAMES[type(visitor)] = tuple(_GET_VISITORS(visitor))
+        names = _VISITOR_NAMES[type(visitor)] = _visitor_names(type(visitor))
     return {name: getattr(visitor, name) for name in names}
 
 

@@ -50,3 +50,24 @@ def test_parenthesised_and_multiline():
     got = _starts(module, {call, alias})
     assert got[call] == (2, 5)  # inside its own parentheses, as PositionProvider says
     assert got[alias] == (5, 17)
+
+
+def test_visitor_lookups_are_libcsts():
+    """speedups.py finds the same batched visitor methods libcst's get_visitors finds (inspect.getmembers)."""
+    import inspect
+
+    from libcst import metadata
+
+    from kmigrate.rewrite import speedups
+
+    providers = [c for _, c in inspect.getmembers(metadata, inspect.isclass)
+                 if issubclass(c, metadata.BatchableMetadataProvider) and c is not metadata.BatchableMetadataProvider]
+    assert len(providers) >= 3
+    for cls in providers:
+        try:
+            instance = cls()
+        except TypeError:
+            continue  # providers that need arguments
+        found = {n for n, _ in inspect.getmembers(instance, lambda m: inspect.ismethod(m) and m.__name__.startswith(
+            ("visit_", "leave_")) and not getattr(m, "_is_no_op", False))}
+        assert set(speedups._visitor_names(cls)) == found, cls.__name__
