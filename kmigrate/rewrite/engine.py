@@ -67,7 +67,7 @@ def rewrite_text(text: str, ruleset: RuleSet, options: Options, path: str = "-",
     m = engine_sites(tree, text, ruleset, options) if tree is not None else None
     if m is not None and not m.sites:
         return text, m.diagnostics(path)  # nothing to edit; calls left as written are reported from here
-    unread = unread_of(m, ruleset) if m is not None else None
+    unread = unread_of(m) if m is not None else None
     if unread:
         done = _rewrite_read_part(text, unread, ruleset, options, path, tidy)
         if done is not None:

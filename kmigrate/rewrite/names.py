@@ -60,13 +60,6 @@ class NameResolution:
         super().on_leave(original_node)
         self._stack.pop()
 
-    # No `visit_<Node>_<attribute>` methods here: libcst would look them up for every child of every node.
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        pass
-
     # -- helpers ---------------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: Severity, rule: str, message: str) -> None:
         """A diagnostic at `node`; where it stands is computed once for all (place_diagnostics)."""

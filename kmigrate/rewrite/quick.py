@@ -63,7 +63,8 @@ class _Facts:
         self.removed = {m: r for r in rs.of_kind("removed") for q in r.names for m in (q, rs.moved(q))}
         self.methods = rs.method_rules()
         self.names_rule = next((r for r in rs.of_kind("names") if options.enabled(r.id)), None)
-        self.relevant = frozenset(n.encode() for n in _seeds(rs) | set(self.methods) | _MODEL_FACTORIES
+        self.seeds = _seeds(rs)
+        self.relevant = frozenset(n.encode() for n in self.seeds | set(self.methods) | _MODEL_FACTORIES
                                   | {"batch_size"})
 
 
@@ -653,9 +654,6 @@ def _seeds(rs: RuleSet) -> frozenset[str]:
     return frozenset(out)
 
 
-_SEEDS: dict[int, tuple[RuleSet, frozenset[str]]] = {}
-
-
 def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
     """(every identifier written in the statement, the names it may bind, the names read as call
     arguments or as receivers of method calls)."""
@@ -733,10 +731,10 @@ def unread_statements(tree: ast.Module, text: str, ruleset: RuleSet, options: Op
         return None
     if not m.sites and not m.said:
         return NOTHING
-    return unread_of(m, ruleset)
+    return unread_of(m)
 
 
-def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
+def unread_of(m: _Module) -> list[tuple[int, int, str]]:
     """Statements, at any depth, the engine can skip without changing what it writes or reports
     anywhere else: (first line, last line, placeholder for the first line), 1-based and inclusive.
 
@@ -749,10 +747,7 @@ def unread_of(m: _Module, ruleset: RuleSet) -> list[tuple[int, int, str]]:
     binding of that name is a model or a generator with `batch_size` (the bindings the engine
     follows), or when it shares a line with a read statement."""
     tree = m.tree
-    found = _SEEDS.get(id(ruleset))
-    if found is None or found[0] is not ruleset:
-        found = _SEEDS[id(ruleset)] = (ruleset, _seeds(ruleset))
-    seeds = set(found[1])
+    seeds = set(m.f.seeds)
     for name, qnames in m.imported.items():
         if any(q.split(".")[0] == "keras" for q in qnames):
             seeds.add(name)
