@@ -162,7 +162,7 @@ class _Interrupt:
 def _context():
     import multiprocessing  # only when some file needs parsing: most pre-commit runs never get here
 
-    # fork: a worker starts in milliseconds with libcst and the rules already loaded by this process
+    # fork: a worker starts in milliseconds with the rules already loaded by this process
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -188,6 +188,7 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
     # one input is collected once, after its result is sent.
     gc.freeze()
     gc.disable()
+    parser_loaded = False
     while True:
         try:
             task = conn.recv()
@@ -201,6 +202,11 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
         except (BrokenPipeError, OSError):
             return
         gc.collect()
+        if not parser_loaded and "libcst" in sys.modules:
+            # libcst is imported by the first input that needs it (an already-migrated file usually
+            # does not): its modules are set aside too, once this input's garbage is gone
+            parser_loaded = True
+            gc.freeze()
 
 
 def _crashed(name: str, exitcode: int | None) -> FileResult:
@@ -219,12 +225,9 @@ class Pool:
     """Worker processes that each rewrite one input at a time; a worker that dies is replaced and its
     input reported as crashed."""
 
-    def __init__(self, size: int, options: Options, py2: bool, preload: bool = True):
-        if preload:  # many files: load the parser once here, inherited by forked workers; one file (a
-            import libcst  # noqa: F401 - pre-commit run) loads it in its worker only if it needs it
-
-            import kmigrate.rewrite.collect  # noqa: F401
-
+    def __init__(self, size: int, options: Options, py2: bool):
+        # libcst is not loaded here: a worker imports it when an input needs it (most already-migrated
+        # files are decided by the `ast` reading alone), and with -j 2 two workers import it at once
         default_ruleset()
         self.size, self.options, self.py2 = max(1, size), options, py2
         self.ctx = _context()
@@ -344,7 +347,7 @@ def run(paths: Iterable[str], settings: Settings,
                 yield first
                 yield from pending
 
-            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2, preload=len(files) > 1)
+            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2)
             for index, result in pool.run(all_tasks(), lambda: interrupt.set):
                 emit(_finish(files[index], result, settings.write))
         outcome.interrupted = interrupt.set
@@ -375,7 +378,7 @@ def run_data(name: str, data: bytes, settings: Settings) -> tuple[Run, bytes]:
         outcome.results.append(FileResult(name, Status.SKIPPED, note=NO_MARKER))
         return outcome, data
     with _Interrupt() as interrupt:
-        pool = Pool(1, settings.options, settings.py2, preload=False)
+        pool = Pool(1, settings.options, settings.py2)
         for _, result in pool.run(iter([(0, name, data)]), lambda: interrupt.set):
             outcome.results.append(result)
         outcome.interrupted = interrupt.set
