@@ -12,9 +12,9 @@ from libcst.metadata import (
 )
 
 from kmigrate.diagnostics import Severity
+from kmigrate.rewrite import findings
 from kmigrate.rewrite.binding import Written, bind_names, changes, positionals_differ
 from kmigrate.rewrite.literals import literal_of
-from kmigrate.rewrite.names import _advice
 from kmigrate.rewrite.plans import LayerPlan, imports_of
 from kmigrate.spec.model import Rule
 from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
@@ -29,8 +29,7 @@ class LayerCalls:
         qname = self.qualified(node.func)
         gone = self.removed.get(qname or "")
         if gone is not None and self.options.enabled(gone.id):
-            short = qname.rsplit(".", 1)[1]  # the same message before and after module paths move
-            self.diag(node, Severity.WARNING, gone.id, f"`{short}` does not exist in Keras 3: {_advice(gone, qname, self.rs)}")
+            self.diag(node, *findings.removed(gone, qname, self.rs))
             return
         fn_rule = self.functions.get(qname or "")
         if fn_rule is not None:

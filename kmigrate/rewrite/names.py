@@ -11,6 +11,8 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import (
+    ClassScope,
+    GlobalScope,
     ImportAssignment,
     ParentNodeProvider,
     PositionProvider,
@@ -18,6 +20,7 @@ from libcst.metadata import (
 )
 
 from kmigrate.diagnostics import Diagnostic, Severity
+from kmigrate.rewrite import findings
 from kmigrate.rewrite.plans import KERAS_MODEL_FACTORIES, SKIP_MARKER
 from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Rule
@@ -91,7 +94,7 @@ class NameResolution:
     def qualified(self, node: cst.BaseExpression) -> str | None:
         names = {q.name for q in self.qnames(node)}
         if not names and isinstance(node, cst.Name) and self.star_modules:
-            if self._unbound(node):
+            if self._unbound(node) or self._read_before_bound(node):
                 names = {f"{self.star_modules[0]}.{node.value}"}
         if len(names) > 1:  # e.g. try: from keras.layers import X / except: from keras.layers.convolutional ...
             meanings = {self._meaning(n) for n in names}
@@ -109,6 +112,12 @@ class NameResolution:
     def _unbound(self, node: cst.Name) -> bool:
         scope = self.get_metadata(ScopeProvider, node, None)
         return scope is not None and not scope[node.value]
+
+    def _read_before_bound(self, node: cst.Name) -> bool:
+        """A name read at the module's (or a class body's) level before the statement that binds it
+        there, which libcst leaves without a qualified name: when it runs, the name is what the module
+        has bound so far (a star import's)."""
+        return isinstance(self.get_metadata(ScopeProvider, node, None), (GlobalScope, ClassScope))
 
     def layer_rule(self, qname: str | None) -> tuple[Rule, str] | None:
         if not qname or "." not in qname:
@@ -157,25 +166,10 @@ class NameResolution:
 
     def check_name(self, node: cst.CSTNode, qname: str) -> None:
         """Never silent: a `keras.` name that no rule rewrites and Keras 3 lacks is reported here."""
-        gone = self.removed.get(qname)
-        if gone is not None and isinstance(node, cst.ImportAlias) and self.options.enabled(gone.id):
-            self.diag(node, Severity.WARNING, gone.id, f"`{qname.rsplit('.', 1)[1]}` does not exist in Keras 3: "
-                      f"{_advice(gone, qname, self.rs)}")  # its calls are reported where they are
-            return
-        if self.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
-            return
-        missing = self.rs.keras3_lacks(qname)
-        if missing is None:
-            return
-        hint = ""
-        for module, elsewhere in self.names_rule.names.items():
-            if missing.startswith(module + ".") and f"{elsewhere}{missing[len(module):]}" in self.rs.keras3:
-                hint = f": use {elsewhere}{missing[len(module):]}"
-        if missing == qname:
-            message = f"`{qname}` is not in Keras 3{hint}"
-        else:
-            message = f"`{qname}`: Keras 3 has no `{missing}`{hint}"
-        self.diag(node, Severity.WARNING, self.names_rule.id, message)
+        found = findings.of_name(qname, self.rs, self.options, self.removed, self.names_rule, self.handled,
+                                 alias=isinstance(node, cst.ImportAlias))
+        if found is not None:
+            self.diag(node, *found)
 
     def handled(self, qname: str) -> bool:
         """A rule rewrites or reports this name: it is not the names check's to report."""
@@ -208,10 +202,6 @@ class NameResolution:
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
         self.comparisons.append(node)
-
-
-def _advice(rule: Rule, qname: str, rs: RuleSet) -> str:
-    return rule.names.get(qname) or next(a for q, a in rule.names.items() if rs.moved(q) == qname)
 
 
 @dataclass

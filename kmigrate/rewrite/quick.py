@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from kmigrate.diagnostics import Diagnostic, Severity
+from kmigrate.rewrite import findings
 from kmigrate.rewrite.binding import (
     Written,
     bind_names,
@@ -28,6 +29,7 @@ from kmigrate.rewrite.binding import (
 from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import KERAS_MODEL_FACTORIES, SKIP_MARKER, Options
 from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work, run
+from kmigrate.spec.special import REGISTRY
 
 
 class NeedsEngine(Exception):
@@ -111,8 +113,13 @@ class _Module:
         # and the names of imported Keras 1 names the rewrite renames (every reference counts)
         self.sites: set[ast.stmt] = set()
         self.deferred: set[ast.stmt] = set()
-        self.said: list[tuple[ast.stmt, ast.Call, list]] = []  # calls the engine only reports on
+        # what the engine only reports on, at a call, an attribute chain or an import: (statement, node,
+        # [(severity, rule id, message)])
+        self.said: list[tuple[ast.stmt, ast.AST, list]] = []
         self.renamed: set[str] = set()
+        self.renamed_imports: list[tuple[ast.stmt, str]] = []  # (import, name bound) of renamed names
+        self.renamed_loads: dict[str, int] = {}  # renamed name -> the last line that reads it
+        self.import_count: dict[str, int] = {}  # name -> how many imports bind it
         self.stmt: ast.stmt | None = None
         # per statement: (identifiers it writes, names it binds), its blocks' statements not included
         self.own: dict[ast.stmt, tuple[set[str], set[str], set[str]]] = {}
@@ -140,8 +147,17 @@ class _Module:
         self.walk_relevant()
         for node, outer, stmt in self.attributes:
             try:
-                self.check_attribute(node, outer)
+                self.check_attribute(node, outer, stmt)
+            except _Said as what:
+                self.said.append((stmt, node, what.said))
             except (NeedsEngine, Refuse):
+                self.sites.add(stmt)
+        for stmt, name in self.renamed_imports:
+            # the engine rewrites the import of a renamed name when it renames every reference, or when
+            # there is none; a reference it leaves (a call it refuses) keeps the import as it is
+            if not (self.renamed_loads.get(name, 0) > self.import_lines.get(name, 0)
+                    and self.import_count.get(name) == 1 and name not in self.other
+                    and name not in self.nested_import):
                 self.sites.add(stmt)
         # in source order, as the engine visits them: what a call records for the module (a renamed
         # weights file) is read by the calls after it
@@ -162,9 +178,10 @@ class _Module:
             self.sites.update(stmt for stmt, _, _ in self.said)
             self.said = []
 
-    def imported_after(self, node: ast.Call, stmt: ast.stmt) -> bool:
-        """A module-level call whose name an import binds only further down (libcst then sees it unbound)."""
-        root = node.func
+    def imported_after(self, node: ast.AST, stmt: ast.stmt) -> bool:
+        """A module-level call or attribute whose name an import binds only further down (libcst then
+        sees it unbound)."""
+        root = node.func if type(node) is ast.Call else node
         while type(root) is ast.Attribute:
             root = root.value
         if type(root) is not ast.Name or stmt not in self.top_level:
@@ -176,7 +193,9 @@ class _Module:
         calls' lines and columns (characters, 1-based), in the order of the source."""
         lines = self.byte_lines()
         out = []
-        for _, node, said in sorted(self.said, key=lambda s: (s[1].lineno, s[1].col_offset)):
+        # at one place, a call's findings come before its name's, as the engine visits them
+        for _, node, said in sorted(self.said, key=lambda s: (s[1].lineno, s[1].col_offset,
+                                                              type(s[1]) is not ast.Call)):
             before = lines[node.lineno - 1][:node.col_offset]
             # libcst does not count form feeds at the start of a line
             col = len(before.decode("utf-8", errors="replace")) - (len(before) - len(before.lstrip(b"\x0c"))) + 1
@@ -226,6 +245,8 @@ class _Module:
             if type(node.ctx) is not ast.Load:
                 self.other.add(node.id)
                 self.bound.add(node.id)
+            elif node.id in self.renamed:
+                self.renamed_loads[node.id] = max(self.renamed_loads.get(node.id, 0), node.lineno)
             return
         if t is ast.Constant:
             return
@@ -324,10 +345,13 @@ class _Module:
                 self.need(node)
             for a in node.names:
                 qname = f"{module}.{a.name}"
-                if qname in f.module_map or renamed_name(self.rs, module, a.name) is not None:
+                if qname in f.module_map:
                     self.need(node)
                     self.renamed.add(a.asname or a.name)
-                self.check_name(qname, alias=True, stmt=node)
+                elif renamed_name(self.rs, module, a.name) is not None:
+                    self.renamed.add(a.asname or a.name)
+                    self.renamed_imports.append((node, a.asname or a.name))
+                self.say_name(qname, node, a)
                 self.bind(a.asname or a.name, qname, depth)
             return
         for a in node.names:
@@ -335,7 +359,7 @@ class _Module:
                 self.keras_imported = True
             if a.name in f.module_map:
                 self.need(node)
-            self.check_name(a.name, alias=True, stmt=node)
+            self.say_name(a.name, node, a)
             if a.asname:
                 self.bind(a.asname, a.name, depth)
             else:
@@ -356,10 +380,11 @@ class _Module:
             self.need(node)
         if module in self.rs.layer_modules():
             self.star_modules.append(module)
-        self.check_name(module, stmt=node)
+        self.say_name(module, node, node, alias=False)
 
     def bind(self, name: str, qname: str, depth: int) -> None:
         self.imported.setdefault(name, set()).add(qname)
+        self.import_count[name] = self.import_count.get(name, 0) + 1
         self.import_lines[name] = max(self.import_lines.get(name, 0), self.import_line)
         if depth:
             self.nested_import.add(name)
@@ -380,22 +405,22 @@ class _Module:
             out.add(None)
             if self.star_modules and not rest:
                 out.add(f"{self.star_modules[0]}.{name}")  # unbound where it is read: the star's
+        elif self.star_modules and not rest and self.import_lines.get(name, 0) > expr.lineno:
+            out.add(f"{self.star_modules[0]}.{name}")  # read before its import: the star's where it runs
         if name in self.other:
             out.add(name + suffix)  # a module-level binding is its own qualified name
         return out
 
-    def check_name(self, qname: str, alias: bool = False, stmt: ast.stmt | None = None) -> None:
-        """The engine's never-silent names check (Collector.check_name): would it report `qname`?
-        (An import's own check, `stmt`, is recorded per statement; an attribute's raises.)"""
+    def finding(self, qname: str, alias: bool = False) -> findings.Finding | None:
+        """What the engine's never-silent names check (Collector.check_name) says of `qname`."""
         f = self.f
-        gone = f.removed.get(qname)
-        if gone is not None and alias and f.options.enabled(gone.id):
-            self.need(stmt)
-            return
-        if f.names_rule is None or qname.split(".")[0] != "keras" or self.handled(qname):
-            return
-        if self.rs.keras3_lacks(qname) is not None:
-            self.need(stmt)
+        return findings.of_name(qname, self.rs, f.options, f.removed, f.names_rule, self.handled, alias)
+
+    def say_name(self, qname: str, stmt: ast.stmt, node: ast.AST, alias: bool = True) -> None:
+        """An import's names check, said at the imported name (or the star import)."""
+        found = self.finding(qname, alias)
+        if found is not None:
+            self.said.append((stmt, node, [found]))
 
     def handled(self, qname: str) -> bool:
         f = self.f
@@ -409,28 +434,41 @@ class _Module:
         rule = self.rs.rule_for(module, cls)
         return (rule, cls) if rule else None
 
-    def check_attribute(self, node: ast.Attribute, outer: bool) -> None:
-        for q in self.readings(node):
+    def check_attribute(self, node: ast.Attribute, outer: bool, stmt: ast.stmt | None) -> None:
+        """NameResolution.visit_Attribute: a module path that moves is an edit; the outermost attribute of
+        a chain (`K.sum`) gets the names check, unless a skip comment is on its lines."""
+        said = set()
+        readings = self.readings(node)
+        for q in readings:
             if q is None:
                 continue
             if q in self.f.module_map:
                 raise NeedsEngine
             if outer:
-                self.check_name(q)
+                said.add(self.finding(q))
+        said.discard(None)
+        if not said or self.skip_marked(node):
+            return
+        if len(readings) > 1 or self.imported_after(node, stmt):
+            raise NeedsEngine  # which reading it is, is the engine's
+        raise _Said(list(said))
 
     # -- calls -------------------------------------------------------------------------------------
     def check_call(self, node: ast.Call, parent, grand, siblings) -> None:
         deferred = False
-        readings = self.readings(node.func)
-        for q in readings:
+        said = []  # what each reading says
+        for q in self.readings(node.func):
             try:
                 self.check_call_as(node, q, parent, grand, siblings)
+                said.append(None)
             except _Deferred:
                 deferred = True  # another reading may still need the engine outright
-            except _Said:
-                if len(readings) > 1 or self.skip_marked(node):
-                    raise NeedsEngine from None  # which reading, or whether it is skipped, is the engine's
-                raise
+            except _Said as what:
+                said.append(what.said)
+        if any(said):
+            if deferred or said.count(said[0]) != len(said) or self.skip_marked(node):
+                raise NeedsEngine  # which reading it is, or whether it is skipped, is the engine's
+            raise _Said(said[0])
         if deferred:
             raise _Deferred
 
@@ -442,10 +480,10 @@ class _Module:
         f = self.f
         gone = f.removed.get(qname or "")
         if gone is not None and f.options.enabled(gone.id):
-            raise NeedsEngine
+            raise _Said([findings.removed(gone, qname, self.rs)])
         fn_rule = f.functions.get(qname or "")
         if fn_rule is not None:
-            if f.options.enabled(fn_rule.id):
+            if f.options.enabled(fn_rule.id) and not self.skip_marked(node):
                 raise NeedsEngine
             return
         found = self.layer_rule(qname)
@@ -457,28 +495,33 @@ class _Module:
             self.keras1_elsewhere(node, qname)
             return
         rule, spelling = found
-        if not f.options.enabled(rule.id):
+        if not f.options.enabled(rule.id) or self.skip_marked(node):
             return
+        method = rule.kind == "method"
+        if method and type(node.func.value) is ast.Name and node.func.value.id in self.imported:
+            raise NeedsEngine  # the engine reads `np.fit(...)` and `keras.x.fit(...)` by the receiver's import
         written = self.written(node)
-        names, warning = bind_names(rule, spelling, written)
+        try:
+            names, warning = bind_names(rule, spelling, written)
+        except Refuse as why:  # the engine: left as written, with an error (LayerCalls.visit_Call)
+            raise _Said([(Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")]) from None
         if warning is not None:
-            raise NeedsEngine
+            raise _Said([(Severity.WARNING, rule.id, warning)])
         if names is None:  # deferred by the engine: Keras 2 API unless the module is Keras 1
             positional = sum(1 for w in written if w.keyword is None)
             if positionals_differ(rule, spelling, positional) is not None:
                 raise NeedsEngine
             raise _Deferred
-        method = rule.kind == "method"
-        if method and type(node.func.value) is ast.Name and node.func.value.id in self.imported:
-            raise NeedsEngine  # the engine reads `np.fit(...)` and `keras.x.fit(...)` by the receiver's import
-        # The engine decides a renamed call, and a method call with an argument that may lead to a
-        # generator's `batch_size=` (calls.batch_size_of, which this reading does not follow); the pipeline
-        # still runs here first, so that what it records for the module (a weights file renamed by
-        # save_weights, which load_weights then reads) is recorded as the engine records it.
-        unsure = rule.names[spelling] != spelling or (method and any(
+        # The engine decides a renamed call (unless the rule refuses it before any renaming), and a
+        # method call with an argument that may lead to a generator's `batch_size=` where the rule reads
+        # it (calls.batch_size_of, which this reading does not follow); the pipeline still runs here
+        # first, so that what it records for the module (a weights file renamed by save_weights, which
+        # load_weights then reads) is recorded as the engine records it.
+        renamed = rule.names[spelling] != spelling
+        follows = method and _reads_batch_size(rule) and any(
             (type(expr) is ast.Name and self.batch_keyword)
             or (type(expr) is ast.Call and any(k.arg == "batch_size" for k in expr.keywords))
-            for expr in [*node.args, *(k.value for k in node.keywords)]))
+            for expr in [*node.args, *(k.value for k in node.keywords)])
         values = [*node.args, *(k.value for k in node.keywords)]
         # a method's receiver may or may not be a model the engine can tell: nothing only if neither matters
         said = None
@@ -498,11 +541,11 @@ class _Module:
             except Refuse as why:  # the engine: left as written, with an error (LayerCalls.visit_Call)
                 outcome = [(Severity.ERROR, rule.id, f"{spelling}(...) left as written: {why}")]
             else:
-                if unsure or result.target != spelling or changes(result, rule, spelling, result.target,
+                if renamed or follows or result.target != spelling or changes(result, rule, spelling, result.target,
                                                                   len(written)):
                     raise NeedsEngine
                 outcome = [(severity, rule.id, message) for severity, message in result.notes]
-            if unsure or (said is not None and outcome != said):
+            if follows or (said is not None and outcome != said):
                 raise NeedsEngine
             said = outcome
         if said:
@@ -696,6 +739,11 @@ def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
             idents.add(n.rest)
             bound.add(n.rest)
     return idents, bound, read
+
+
+def _reads_batch_size(rule) -> bool:
+    """A rule whose specials read the `batch_size=` a generator argument was made with."""
+    return any("batch_size" in getattr(REGISTRY.get(name), "facts", ()) for name in rule.special)
 
 
 def engine_sites(tree: ast.Module, text: str, ruleset: RuleSet, options: Options) -> _Module | None:

@@ -15,9 +15,12 @@ from kmigrate.spec.pipeline import NOLIT, Arg, Refuse, Value, Work
 REGISTRY: dict[str, Callable[[Work], None]] = {}
 
 
-def special(name: str, consumes: tuple[str, ...] = ()):
+def special(name: str, consumes: tuple[str, ...] = (), facts: tuple[str, ...] = ()):
+    """`consumes`: the Keras 1 parameters it removes; `facts`: what it reads of an argument besides
+    its literal value (Value.facts keys the engine fills in by following bindings)."""
     def register(fn: Callable[[Work], None]) -> Callable[[Work], None]:
         fn.consumes = consumes  # type: ignore[attr-defined]
+        fn.facts = facts  # type: ignore[attr-defined]
         fn.special_name = name  # type: ignore[attr-defined]
         REGISTRY[name] = fn
         return fn
@@ -568,7 +571,7 @@ _GENERATOR_COUNTS = {"samples_per_epoch": ("generator", "steps_per_epoch"),
                      "nb_val_samples": ("validation_data", "validation_steps")}
 
 
-@special("generator-steps", consumes=tuple(_GENERATOR_COUNTS))
+@special("generator-steps", consumes=tuple(_GENERATOR_COUNTS), facts=("batch_size",))
 def generator_steps(work: Work) -> None:
     """An epoch of Keras 1's fit_generator ended once `samples_per_epoch` samples were drawn, so it ran
     ceil(samples / batch size) batches; the batch size is the one the generator was built with

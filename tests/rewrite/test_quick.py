@@ -89,7 +89,8 @@ def test_calls_left_as_written_are_reported_without_libcst():
             "y = (BatchNormalization(mode=2))  # kmigrate: skip\n"
             "c = ModelCheckpoint('every5.h5', period=5)\n")
     m = engine_sites(ast.parse(text), text, RS, Options())
-    assert m is not None and m.sites  # the skipped call is the engine's to decide
+    assert not m.sites and len(m.said) == 2  # the engine skips the marked call: nothing is said of it
+    assert m.diagnostics("m.py") == _engine_at(text, Options(), "m.py")[1]
     text = text.replace("  # kmigrate: skip", "")
     m = engine_sites(ast.parse(text), text, RS, Options())
     assert not m.sites and len(m.said) == 3
@@ -313,3 +314,74 @@ def test_reading_in_part_writes_what_the_whole_engine_writes(name):
     else:
         assert fast_text == full_text, name
     assert sorted(map(str, fast_diags)) == sorted(map(str, full_diags)), name
+
+
+# What the ast reading says itself: the engine's findings at calls, attribute chains and imports it
+# leaves as written (an already-migrated tree under `--check` then never loads libcst).
+SAID_CASES = {
+    "a removed layer, imported and called": (
+        "from keras.layers import SReLU, Dense\nfrom keras.layers import Highway\n"
+        "a = SReLU()\nb = Highway()\n", 4),
+    "names Keras 3 lacks: an import and attribute chains": (
+        "from keras.preprocessing.text import Tokenizer\nfrom keras import backend as K\n"
+        "x = K.sum(y, axis=1)\nz = K.learning_phase()\nt = Tokenizer()\n", 3),
+    "a removed utility through a module alias": (
+        "from keras import utils as np_utils\nc = np_utils.probas_to_classes(p)\n", 1),
+    "Keras 1 and Keras 2 arguments mixed, refused": (
+        "from keras.layers import Conv2D\nc = Conv2D(64, 3, 3, padding='same')\n"
+        "d = Conv2D(64, 3, k)\ng = Conv2D(64, (3, 3), border_mode='same', padding='same')\n", 3),
+    "a renamed layer refused, its import kept": (
+        "from keras.layers import AtrousConvolution1D, Conv1D\n"
+        "c = AtrousConvolution1D(8, 3, atrous_rate=2, subsample_length=2)\n", 1),
+    "a merge refused, its import kept": (
+        "from keras.layers import Input, merge\na = Input((4,)); b = Input((4,))\n"
+        "g = merge([a, b], mode=lambda x: x[0] - x[1], output_shape=(4,))\n", 1),
+    "a skip comment on the dim-ordering getter": (
+        "from keras import backend as K\nif K.image_dim_ordering() == 'th':  # kmigrate: skip\n    x = 1\n"
+        "b = K.learning_phase()\n", 1),
+    "a weights file name that is not a literal, with batch_size= elsewhere": (
+        "from keras.models import Sequential\nmodel = Sequential()\nmodel.fit(X, y, batch_size=bs, epochs=2)\n"
+        "model.save_weights(path)\n", 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAID_CASES))
+def test_findings_left_as_written_are_said_without_libcst(name):
+    text, count = SAID_CASES[name]
+    m = engine_sites(ast.parse(text), text, RS, Options())
+    assert m is not None and not m.sites, name
+    assert len(m.diagnostics("m.py")) == count, m.diagnostics("m.py")
+    assert _engine_at(text, Options(), "m.py") == (text, m.diagnostics("m.py")), name
+
+
+@pytest.mark.parametrize("text", [
+    "from keras.layers import AtrousConvolution1D\n",  # unused: the engine imports Keras 3's name
+    "c = AtrousConvolution1D(8, 3, atrous_rate=2, subsample_length=2)\n"
+    "from keras.layers import AtrousConvolution1D\n",  # read before the import: libcst counts no reference
+    "from keras.layers import AtrousConvolution1D\ndef f(AtrousConvolution1D):\n    return AtrousConvolution1D\n"
+    "c = AtrousConvolution1D(8, 3, atrous_rate=2, subsample_length=2)\n",
+    "x = K.sum(y)\nfrom keras import backend as K\n",  # an attribute read before its import
+])
+def test_the_engine_decides_imports_it_may_rewrite(text):
+    m = engine_sites(ast.parse(text), text, RS, Options())
+    assert m is None or m.sites
+    from kmigrate.rewrite.engine import rewrite_text
+
+    assert rewrite_text(text, RS, Options(), "m.py") == _engine_at(text, Options(), "m.py")
+
+
+def test_a_name_read_before_its_import_is_the_star_imports():
+    """At the module level (or in a class body) a name read above the import that binds it is, when the
+    code runs, what a star import above bound: the engine rewrites it as the star module's (libcst
+    gives it no name). A function's local read before it is bound is left alone."""
+    from kmigrate.rewrite.engine import rewrite_text
+
+    text = ("from keras.layers import *\nb = MaxPooling2D((2, 2), dim_ordering='th')\n"
+            "class A:\n    b = MaxPooling2D((2, 2), dim_ordering='th')\n    MaxPooling2D = None\n"
+            "from keras.layers import MaxPooling2D\n")
+    new, diags = _engine_at(text, Options(), "m.py")
+    assert new.count("MaxPooling2D((2, 2), data_format='channels_first')") == 2
+    assert rewrite_text(text, RS, Options(), "m.py") == (new, diags)
+    local = ("from keras.layers import *\n"
+             "def f():\n    c = MaxPooling2D((2, 2), dim_ordering='th')\n    MaxPooling2D = None\n")
+    assert _engine_at(local, Options(), "m.py") == (local, [])
