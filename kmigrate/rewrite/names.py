@@ -22,7 +22,6 @@ from libcst.metadata import (
 from kmigrate.diagnostics import Diagnostic, Severity
 from kmigrate.rewrite import findings
 from kmigrate.rewrite.plans import KERAS_MODEL_FACTORIES, SKIP_MARKER
-from kmigrate.spec.loader import RuleSet
 from kmigrate.spec.model import Rule
 
 _NEWLINE = re.compile(r"\r\n?|\n")
