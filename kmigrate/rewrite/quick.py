@@ -106,6 +106,7 @@ class _Module:
         self.other: set[str] = set()
         self.nested_import: set[str] = set()
         self.keras_imported = False
+        self.keras_import_at = (0, 0)  # where the first Keras import stands: method rules apply after it
         self.calls: list[tuple[ast.Call, ast.AST | None, ast.AST | None, list]] = []
         self.attributes: list[tuple[ast.Attribute, bool, ast.stmt | None]] = []
         self.module_context: dict[str, Any] = {}
@@ -252,6 +253,10 @@ class _Module:
             return
         if t is ast.Import or t is ast.ImportFrom:
             self.visit_import(node, depth)
+            for a in node.names:  # what a nested import binds belongs to the statement holding it
+                name = a.asname or a.name.split(".")[0]
+                self.idents.add(name)
+                self.bound.add(name)
             return
         statement = isinstance(node, ast.stmt)
         if statement:
@@ -340,7 +345,7 @@ class _Module:
                 return
             module = node.module
             if module.split(".")[0] == "keras":
-                self.keras_imported = True
+                self.keras_is_imported(node)
             if module in f.module_map:
                 self.need(node)
             for a in node.names:
@@ -356,7 +361,7 @@ class _Module:
             return
         for a in node.names:
             if a.name.split(".")[0] == "keras":
-                self.keras_imported = True
+                self.keras_is_imported(node)
             if a.name in f.module_map:
                 self.need(node)
             self.say_name(a.name, node, a)
@@ -365,6 +370,12 @@ class _Module:
             else:
                 root = a.name.split(".")[0]
                 self.bind(root, root, depth)
+
+    def keras_is_imported(self, node: ast.stmt) -> None:
+        at = (node.lineno, node.col_offset)
+        if not self.keras_imported or at < self.keras_import_at:
+            self.keras_import_at = at
+        self.keras_imported = True
 
     def star_import(self, node: ast.ImportFrom) -> None:
         """`from keras.layers import *` (ImportCollector.visit_ImportFrom): a name nothing else binds
@@ -375,7 +386,7 @@ class _Module:
             return
         module = node.module
         if module.split(".")[0] == "keras":
-            self.keras_imported = True
+            self.keras_is_imported(node)
         if module in self.f.module_map:
             self.need(node)
         if module in self.rs.layer_modules():
@@ -487,7 +498,9 @@ class _Module:
                 raise NeedsEngine
             return
         found = self.layer_rule(qname)
-        if found is None and type(node.func) is ast.Attribute and self.keras_imported:
+        # the engine reads method calls only once it has visited a Keras import (Collector.method_rule)
+        if found is None and type(node.func) is ast.Attribute and self.keras_imported \
+                and (node.lineno, node.col_offset) > self.keras_import_at:
             rule = f.methods.get(node.func.attr)
             if rule is not None:
                 found = (rule, node.func.attr)

@@ -295,6 +295,10 @@ FAST_CASES = {
         "from keras.layers import BatchNormalization\n\x0cb = BatchNormalization(mode=2)\n"),
     "a call before its import": (
         "b = BatchNormalization(mode=2)\nfrom keras.layers import BatchNormalization\nc = BatchNormalization(mode=2)\n"),
+    "a Keras import only inside a function": (
+        "def f():\n    import keras\n    return keras\n\nmodel.fit(X, y, nb_epoch=3)\n"),
+    "a method call above the first Keras import": (
+        "x = model.save_weights(path)\nfrom keras.models import Sequential\ny = model.save_weights(path)\n"),
     "a line separator before a skipped call": (
         "from keras.layers import Dense\n\ndef g():\n    s = 'a\u2028b'\n    return s\n\n"
         "x = Dense(output_dim=3)  # kmigrate: skip\ny = Dense(output_dim=4)\n"),
