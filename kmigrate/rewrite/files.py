@@ -181,11 +181,12 @@ def encode(text: str, encoding: str) -> bytes:
 
 
 def process_data(name: str, data: bytes, options: Options, ruleset: RuleSet | None = None,
-                 py2: bool = False, kind: str | None = None) -> FileResult:
-    """Rewrite one input's bytes; `new_data` holds the bytes to write when it changed. Never raises."""
+                 py2: bool = False, kind: str | None = None, prefiltered: bool = False) -> FileResult:
+    """Rewrite one input's bytes; `new_data` holds the bytes to write when it changed. Never raises.
+    `prefiltered`: the caller ran needs_parse on these bytes already."""
     ruleset = ruleset or default_ruleset()
     kind = kind or kind_of(name)
-    if not needs_parse(data, ruleset):
+    if not prefiltered and not needs_parse(data, ruleset):
         return FileResult(name, Status.SKIPPED, note="no Keras marker")
     try:
         text, encoding = decode(data, python=kind == PYTHON)

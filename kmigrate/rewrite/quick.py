@@ -14,7 +14,6 @@ holds it to that over every fixture), and unread_of chooses what the engine may 
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
 from kmigrate.diagnostics import Diagnostic, Severity
@@ -70,7 +69,13 @@ class _Facts:
                                   | {"batch_size"})
 
 
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# the identifiers in a run of source lines, as runs of [A-Za-z0-9_] (a token that starts with a digit
+# is a number, or an identifier glued to one, which Python reads as a keyword: never a rule's name)
+_WORD_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == ord("_")) else ord(" ") for c in range(256))
+
+
+def _words(source: bytes) -> list[bytes]:
+    return source.translate(_WORD_BYTES).split()
 
 
 def _first_line(stmt: ast.stmt) -> int:
@@ -91,6 +96,21 @@ def needs_nothing(tree: ast.Module, text: str, ruleset: RuleSet, options: Option
     """True only if the engine would leave `text` (parsed as `tree`) unchanged and report nothing."""
     m = engine_sites(tree, text, ruleset, options)
     return m is not None and not m.sites and not m.said
+
+
+# fields that never hold a node worth walking: contexts and operators (leaves), names and numbers
+_NOT_WALKED = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "names", "asname", "module", "level",
+                         "rest", "kind", "type_comment", "conversion", "is_async", "simple", "tag", "lineno"})
+_SHAPES: dict[type, tuple[tuple[str, ...], bool]] = {}
+
+
+def _shape(t: type) -> tuple[tuple[str, ...], bool]:
+    """The fields of a node type that walk() follows, and whether it is a statement."""
+    fields = tuple(f for f in t._fields if f not in _NOT_WALKED)
+    if t is ast.Constant:
+        fields = ()
+    _SHAPES[t] = shape = (fields, issubclass(t, ast.stmt))
+    return shape
 
 
 class _Module:
@@ -226,7 +246,7 @@ class _Module:
                          if any(q.split(".")[0] == "keras" for q in qnames)}
             later = []
             for stmt in pending:
-                if relevant.isdisjoint(_IDENTIFIER.findall(b"".join(lines[_first_line(stmt) - 1:stmt.end_lineno]))):
+                if relevant.isdisjoint(_words(b"".join(lines[_first_line(stmt) - 1:stmt.end_lineno]))):
                     later.append(stmt)
                 else:
                     self.walk(stmt, self.tree, None, 0, body)
@@ -258,7 +278,10 @@ class _Module:
                 self.idents.add(name)
                 self.bound.add(name)
             return
-        statement = isinstance(node, ast.stmt)
+        shape = _SHAPES.get(t)
+        if shape is None:
+            shape = _shape(t)
+        fields, statement = shape
         if statement:
             outer = self.stmt, self.idents, self.bound, self.reads, self.in_args
             self.stmt, self.idents, self.bound, self.reads, self.in_args = node, set(), set(), set(), 0
@@ -321,7 +344,7 @@ class _Module:
                 self.other.add(node.rest)
                 self.idents.add(node.rest)
                 self.bound.add(node.rest)
-        for name in node._fields:
+        for name in fields:
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:
@@ -883,7 +906,7 @@ def unread_of(m: _Module) -> list[tuple[int, int, str]]:
             spans.append((first, stmt.end_lineno, stmt, own, b, i))
             units.append((stmt, info))
             if not own or info[1] & seeds or info[0] & renamed or (renamed_bytes and not renamed_bytes.isdisjoint(
-                    _IDENTIFIER.findall(b"".join(lines[first - 1:stmt.end_lineno])))):
+                    _words(b"".join(lines[first - 1:stmt.end_lineno])))):
                 keep.add(id(stmt))
                 read.update(info[2] if stmt in m.own else _identifiers(stmt)[2])
 
@@ -902,7 +925,7 @@ def unread_of(m: _Module) -> list[tuple[int, int, str]]:
         wanted = {n.encode() for n in followed}
         for sid in m.unwalked:
             stmt = unit_of.get(sid)
-            if stmt is not None and sid not in keep and not wanted.isdisjoint(_IDENTIFIER.findall(
+            if stmt is not None and sid not in keep and not wanted.isdisjoint(_words(
                     b"".join(lines[_first_line(stmt) - 1:stmt.end_lineno]))):
                 keep.add(sid)
                 read.update(_identifiers(stmt)[2])

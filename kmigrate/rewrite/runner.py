@@ -198,7 +198,8 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
             return
         index, name, data = task
         try:
-            conn.send((index, process_data(name, data, options, ruleset, py2, kind_of(name))))
+            # every task passed the byte prefilter in the parent (run, run_data)
+            conn.send((index, process_data(name, data, options, ruleset, py2, kind_of(name), prefiltered=True)))
         except (BrokenPipeError, OSError):
             return
         gc.collect()
