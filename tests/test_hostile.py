@@ -170,12 +170,24 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _first_line(stream) -> str:
+    """One line read from the pipe itself, a byte at a time: a buffered readline could take the lines
+    after it too, which communicate() (reading the pipe, not the buffer) would then never see."""
+    out = b""
+    while not out.endswith(b"\n"):
+        chunk = os.read(stream.fileno(), 1)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode()
+
+
 def test_ctrl_c_exits_130_reports_what_was_written_and_stops_the_workers(tmp_path):
     files = _tree(tmp_path, 120)
     proc = _start("rewrite", "-j", "2", str(tmp_path))
     # wait for the first rewrite, then interrupt the way a terminal does (the whole process group)
     deadline = time.time() + 60
-    first = proc.stderr.readline()
+    first = _first_line(proc.stderr)
     assert first.startswith("rewrote "), first
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)

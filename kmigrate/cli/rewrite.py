@@ -72,7 +72,8 @@ def rewrite(paths, show_diff, check, only, skip, jobs, exit_zero_even_if_changed
     try:
         settings = resolve(cfg, only=only, skip=skip, default_dim_ordering=default_dim_ordering,
                            backend=backend, jobs=jobs, py2=py2, exclude=exclude, force_exclude=force_exclude,
-                           write=not (show_diff or check), exit_zero_even_if_changed=exit_zero_even_if_changed)
+                           write=not (show_diff or check), exit_zero_even_if_changed=exit_zero_even_if_changed,
+                           texts=show_diff)
     except UnknownRules as exc:
         if exc.source.startswith("--"):
             raise click.BadParameter(str(exc), param_hint=exc.source) from None

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -46,6 +46,7 @@ class Settings:
     force_exclude: bool = False
     exclude: tuple[Path | None, tuple[str, ...]] = (None, ())  # (folder the patterns are relative to, patterns)
     respect_gitignore: bool = True
+    texts: bool = True  # results keep the old and new text (--diff); False: only the bytes to write
 
 
 class UnknownRules(ValueError):
@@ -66,7 +67,7 @@ def _rule_ids(values, source: str) -> frozenset[str]:
 
 
 def resolve(config, *, only=(), skip=(), default_dim_ordering=None, backend=None, jobs=None, py2=None,
-            exclude=(), force_exclude=None, write=True, exit_zero_even_if_changed=False) -> Settings:
+            exclude=(), force_exclude=None, write=True, exit_zero_even_if_changed=False, texts=True) -> Settings:
     """The run's settings from the command line's values (None / empty: not given) over the
     [tool.kmigrate] table of `config`; raises UnknownRules."""
     where = f"{config.path} [tool.kmigrate]"
@@ -77,7 +78,7 @@ def resolve(config, *, only=(), skip=(), default_dim_ordering=None, backend=None
     return Settings(
         options=options, write=write, jobs=jobs or config.get("jobs", 1),
         py2=py2 if py2 is not None else config.get("py2", False),
-        exit_zero_even_if_changed=exit_zero_even_if_changed,
+        exit_zero_even_if_changed=exit_zero_even_if_changed, texts=texts,
         force_exclude=force_exclude if force_exclude is not None else config.get("force-exclude", False),
         # patterns given on the command line are relative to where it runs; the file's, to the file
         exclude=(Path.cwd(), tuple(exclude)) if exclude else (config.root, tuple(config.get("exclude", ()))))
@@ -179,7 +180,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _worker(conn, parent: int, options: Options, py2: bool) -> None:
+def _worker(conn, parent: int, options: Options, py2: bool, texts: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent)
     ruleset = default_ruleset()
@@ -199,7 +200,10 @@ def _worker(conn, parent: int, options: Options, py2: bool) -> None:
         index, name, data = task
         try:
             # every task passed the byte prefilter in the parent (run, run_data)
-            conn.send((index, process_data(name, data, options, ruleset, py2, kind_of(name), prefiltered=True)))
+            result = process_data(name, data, options, ruleset, py2, kind_of(name), prefiltered=True)
+            if not texts and result.old_text is not None:
+                result = replace(result, old_text=None, new_text=None)  # not sent back through the pipe
+            conn.send((index, result))
         except (BrokenPipeError, OSError):
             return
         gc.collect()
@@ -226,17 +230,17 @@ class Pool:
     """Worker processes that each rewrite one input at a time; a worker that dies is replaced and its
     input reported as crashed."""
 
-    def __init__(self, size: int, options: Options, py2: bool):
+    def __init__(self, size: int, options: Options, py2: bool, texts: bool = True):
         # libcst is not loaded here: a worker imports it when an input needs it (most already-migrated
         # files are decided by the `ast` reading alone), and with -j 2 two workers import it at once
         default_ruleset()
-        self.size, self.options, self.py2 = max(1, size), options, py2
+        self.size, self.options, self.py2, self.texts = max(1, size), options, py2, texts
         self.ctx = _context()
         self.workers: dict = {}  # connection -> [process, task or None]
 
     def _spawn(self):
         parent_conn, child_conn = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker, args=(child_conn, os.getpid(), self.options, self.py2),
+        proc = self.ctx.Process(target=_worker, args=(child_conn, os.getpid(), self.options, self.py2, self.texts),
                                 daemon=True)
         proc.start()
         child_conn.close()
@@ -348,7 +352,7 @@ def run(paths: Iterable[str], settings: Settings,
                 yield first
                 yield from pending
 
-            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2)
+            pool = Pool(min(settings.jobs, len(files)), settings.options, settings.py2, settings.texts)
             for index, result in pool.run(all_tasks(), lambda: interrupt.set):
                 emit(_finish(files[index], result, settings.write))
         outcome.interrupted = interrupt.set
@@ -379,7 +383,7 @@ def run_data(name: str, data: bytes, settings: Settings) -> tuple[Run, bytes]:
         outcome.results.append(FileResult(name, Status.SKIPPED, note=NO_MARKER))
         return outcome, data
     with _Interrupt() as interrupt:
-        pool = Pool(1, settings.options, settings.py2)
+        pool = Pool(1, settings.options, settings.py2, settings.texts)
         for _, result in pool.run(iter([(0, name, data)]), lambda: interrupt.set):
             outcome.results.append(result)
         outcome.interrupted = interrupt.set
