@@ -41,6 +41,7 @@ class LayerCalls:
             found = self.method_rule(node)
         if found is None:
             self.warn_if_keras1_elsewhere(node, qname)
+            self.warn_if_keras1_method(node)
             return
         rule, spelling = found
         if not self.options.enabled(rule.id) or self.skipped_by_comment(node):
@@ -80,6 +81,19 @@ class LayerCalls:
         if self.options.enabled(rule.id) and not self.skipped_by_comment(node):
             self.diag(node, Severity.WARNING, rule.id, f"`{spelling}` looks like Keras 1's but {where}: if it is "
                       "Keras's, import it from keras and run kmigrate again")
+
+    def warn_if_keras1_method(self, node: cst.Call) -> None:
+        """`model.fit(X, y, nb_epoch=5)` before any Keras import (a training script that gets its model
+        from a module of its own): said, not rewritten. A function of an imported module is not a model."""
+        if self.keras_imported or not isinstance(node.func, cst.Attribute):
+            return
+        spelling = node.func.attr.value
+        rule = self.methods.get(spelling)
+        if rule is None or not self.options.enabled(rule.id) or self.skipped_by_comment(node):
+            return
+        found = findings.method_without_keras(rule, spelling, [a.keyword.value for a in node.args if a.keyword])
+        if found is not None and not any(q.source.name == "IMPORT" for q in self.qnames(node.func.value)):
+            self.diag(node, *found)
 
     def keep_plan(self, node: cst.Call, plan: LayerPlan) -> None:
         self.plans.calls[node] = plan

@@ -38,3 +38,15 @@ def of_name(qname: str, rs: RuleSet, options: Options, removed_rules: dict[str, 
     if missing == qname:
         return Severity.WARNING, names_rule.id, f"`{qname}` is not in Keras 3{hint}"
     return Severity.WARNING, names_rule.id, f"`{qname}`: Keras 3 has no `{missing}`{hint}"
+
+
+def method_without_keras(rule: Rule, spelling: str, keywords: list[str]) -> Finding | None:
+    """`model.fit(X, y, nb_epoch=5)` in a module that has imported nothing from Keras (yet): the
+    engine does not read it as a Keras model's method, but a keyword Keras 1 alone spelled that way
+    (one the rule renames or drops) says it probably is one."""
+    keras1 = [k for k in keywords if k in rule.rename or k in rule.drop]
+    if not keras1:
+        return None
+    return (Severity.WARNING, rule.id, f"`{spelling}(..., {keras1[0]}=...)` looks like a Keras 1 model's, but "
+            "nothing from Keras is imported above it, so it is left as written: if the receiver is a Keras "
+            "model, import keras in this file and run kmigrate again")

@@ -529,6 +529,7 @@ class _Module:
                 found = (rule, node.func.attr)
         if found is None:
             self.keras1_elsewhere(node, qname)
+            self.keras1_method(node)
             return
         rule, spelling = found
         if not f.options.enabled(rule.id) or self.skip_marked(node):
@@ -599,6 +600,29 @@ class _Module:
             k1 = set(shared.all_params) - set(shared.target_params)
             if {k.arg for k in node.keywords if k.arg} & k1:
                 raise NeedsEngine
+
+    def keras1_method(self, node: ast.Call) -> None:
+        """Collector.warn_if_keras1_method: `model.fit(X, y, nb_epoch=5)` above any Keras import."""
+        if type(node.func) is not ast.Attribute or (
+                self.keras_imported and (node.lineno, node.col_offset) > self.keras_import_at):
+            return
+        spelling = node.func.attr
+        rule = self.f.methods.get(spelling)
+        if rule is None or not self.f.options.enabled(rule.id) or self.skip_marked(node):
+            return
+        found = findings.method_without_keras(rule, spelling, [k.arg for k in node.keywords if k.arg])
+        if found is None:
+            return
+        root = node.func.value
+        while type(root) is ast.Attribute:
+            root = root.value
+        if type(root) is not ast.Name:
+            raise NeedsEngine  # `build().fit(...)`: libcst names the receiver by the function it calls
+        if root.id in self.imported:
+            if root.id in self.other or root.id in self.nested_import or self.import_lines[root.id] > node.lineno:
+                raise NeedsEngine  # an imported module's function, or not, depending on where it is read
+            return  # a function of an imported module (`np.fit`): not a model
+        raise _Said([found])
 
     def written(self, node: ast.Call) -> list[Written]:
         out = []

@@ -343,6 +343,9 @@ SAID_CASES = {
     "a skip comment on the dim-ordering getter": (
         "from keras import backend as K\nif K.image_dim_ordering() == 'th':  # kmigrate: skip\n    x = 1\n"
         "b = K.learning_phase()\n", 1),
+    "a Keras 1 keyword on fit with nothing from Keras imported": (
+        "from models import build\nimport numpy as np\nmodel = build()\nmodel.fit(X, y, nb_epoch=3)\n"
+        "np.fit(X, nb_epoch=3)\nmodel.fit(X, y, epochs=3)\n", 1),
     "a weights file name that is not a literal, with batch_size= elsewhere": (
         "from keras.models import Sequential\nmodel = Sequential()\nmodel.fit(X, y, batch_size=bs, epochs=2)\n"
         "model.save_weights(path)\n", 1),
