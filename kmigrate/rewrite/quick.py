@@ -141,6 +141,7 @@ class _Module:
         self.renamed_imports: list[tuple[ast.stmt, str]] = []  # (import, name bound) of renamed names
         self.renamed_loads: dict[str, int] = {}  # renamed name -> the last line that reads it
         self.import_count: dict[str, int] = {}  # name -> how many imports bind it
+        self.relative: set[str] = set()  # names a relative import binds
         self.stmt: ast.stmt | None = None
         # per statement: (identifiers it writes, names it binds), its blocks' statements not included
         self.own: dict[ast.stmt, tuple[set[str], set[str], set[str]]] = {}
@@ -189,7 +190,7 @@ class _Module:
             except _Deferred:
                 self.deferred.add(stmt)
             except _Said as what:
-                if self.imported_after(node, stmt):
+                if self.imported_after(node):
                     self.sites.add(stmt)  # read before its import at the module level: the engine decides
                 else:
                     self.said.append((stmt, node, what.said))
@@ -199,15 +200,17 @@ class _Module:
             self.sites.update(stmt for stmt, _, _ in self.said)
             self.said = []
 
-    def imported_after(self, node: ast.AST, stmt: ast.stmt) -> bool:
-        """A module-level call or attribute whose name an import binds only further down (libcst then
-        sees it unbound)."""
-        root = node.func if type(node) is ast.Call else node
-        while type(root) is ast.Attribute:
-            root = root.value
-        if type(root) is not ast.Name or stmt not in self.top_level:
-            return False
-        return self.import_lines.get(root.id, 0) > node.lineno
+    def imported_after(self, node: ast.AST) -> bool:
+        """A call or attribute whose name an import binds only further down (at the module's level,
+        also inside its blocks, libcst then sees it unbound; elsewhere the engine decides too)."""
+        root = _root(node.func if type(node) is ast.Call else node)
+        return type(root) is ast.Name and self.import_lines.get(root.id, 0) > node.lineno
+
+    def imported_receiver(self, node: ast.Call) -> bool:
+        """A method call whose receiver is, or is reached from, a name an import binds (`np.fit`,
+        `np.random.fit`, a relative import's object): the engine does not read it as a model's."""
+        root = _root(node.func.value)
+        return type(root) is ast.Name and (root.id in self.imported or root.id in self.relative)
 
     def diagnostics(self, path: str) -> list[Diagnostic]:
         """What the engine says of a module whose only findings are calls it leaves as written, at the
@@ -233,8 +236,8 @@ class _Module:
         lines = self.byte_lines()
         pending = []
         for stmt in body:
-            if type(stmt) is ast.Import or type(stmt) is ast.ImportFrom:
-                self.walk(stmt, self.tree, None, 0, body)
+            if type(stmt) is ast.Import or type(stmt) is ast.ImportFrom or _holds_import(stmt):
+                self.walk(stmt, self.tree, None, 0, body)  # every import the module runs (`try: import x`)
             else:
                 pending.append(stmt)
         if self.any_star:  # any name may be the star module's
@@ -365,6 +368,7 @@ class _Module:
             if node.level or node.module is None:
                 for a in node.names:
                     self.other.add(a.asname or a.name)  # a relative import: not Keras's
+                    self.relative.add(a.asname or a.name)
                 return
             module = node.module
             if module.split(".")[0] == "keras":
@@ -472,6 +476,13 @@ class _Module:
         """NameResolution.visit_Attribute: a module path that moves is an edit; the outermost attribute of
         a chain (`K.sum`) gets the names check, unless a skip comment is on its lines."""
         said = set()
+        inner = node.value
+        while type(inner) is ast.Attribute:
+            inner = inner.value
+        if outer and type(inner) is not ast.Name:
+            root = _root(inner)
+            if type(root) is ast.Name and any(q.split(".")[0] == "keras" for q in self.imported.get(root.id, ())):
+                raise NeedsEngine  # `K.sum(y).attr`: libcst names it through the call (keras.backend.sum.attr)
         readings = self.readings(node)
         for q in readings:
             if q is None:
@@ -483,7 +494,7 @@ class _Module:
         said.discard(None)
         if not said or self.skip_marked(node):
             return
-        if len(readings) > 1 or self.imported_after(node, stmt):
+        if len(readings) > 1 or self.imported_after(node):
             raise NeedsEngine  # which reading it is, is the engine's
         raise _Said(list(said))
 
@@ -535,7 +546,7 @@ class _Module:
         if not f.options.enabled(rule.id) or self.skip_marked(node):
             return
         method = rule.kind == "method"
-        if method and type(node.func.value) is ast.Name and node.func.value.id in self.imported:
+        if method and self.imported_receiver(node):
             raise NeedsEngine  # the engine reads `np.fit(...)` and `keras.x.fit(...)` by the receiver's import
         written = self.written(node)
         try:
@@ -613,13 +624,11 @@ class _Module:
         found = findings.method_without_keras(rule, spelling, [k.arg for k in node.keywords if k.arg])
         if found is None:
             return
-        root = node.func.value
-        while type(root) is ast.Attribute:
-            root = root.value
+        root = _root(node.func.value)
         if type(root) is not ast.Name:
             raise NeedsEngine  # `build().fit(...)`: libcst names the receiver by the function it calls
-        if root.id in self.imported:
-            if root.id in self.other or root.id in self.nested_import or self.import_lines[root.id] > node.lineno:
+        if self.imported_receiver(node):
+            if root.id in self.other or root.id in self.nested_import or self.imported_after(node):
                 raise NeedsEngine  # an imported module's function, or not, depending on where it is read
             return  # a function of an imported module (`np.fit`): not a model
         raise _Said([found])
@@ -801,6 +810,30 @@ def _identifiers(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
     return idents, bound, read
 
 
+_BLOCK_STATEMENTS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try,
+                     getattr(ast, "TryStar", ast.Try), ast.Match)
+
+
+def _holds_import(stmt: ast.stmt) -> bool:
+    """A statement of the module's own scope (a branch, loop, `with` or `try`, at any depth, not a
+    function or class) that holds an import: what it binds is the module's."""
+    return isinstance(stmt, _BLOCK_STATEMENTS) and any(
+        type(s) is ast.Import or type(s) is ast.ImportFrom or _holds_import(s)
+        for block in _blocks(stmt) for s in block)
+
+
+def _root(expr: ast.AST) -> ast.AST:
+    """The name an attribute chain starts from, through calls and subscripts (`np.random.x`, `f(y).z`)."""
+    while True:
+        t = type(expr)
+        if t is ast.Attribute or t is ast.Subscript:
+            expr = expr.value
+        elif t is ast.Call:
+            expr = expr.func
+        else:
+            return expr
+
+
 def _reads_batch_size(rule) -> bool:
     """A rule whose specials read the `batch_size=` a generator argument was made with."""
     return any("batch_size" in getattr(REGISTRY.get(name), "facts", ()) for name in rule.special)
@@ -897,6 +930,11 @@ def unread_of(m: _Module) -> list[tuple[int, int, str]]:
             return True
         return stmt in m.own and any(holds_site(s) for block in _blocks(stmt) for s in block)
 
+    def opened(stmt: ast.stmt) -> bool:
+        """Read its own lines and decide its blocks statement by statement: it holds a site, or an
+        import the module runs (which the engine reads, as it reads every import)."""
+        return holds_site(stmt) or _holds_import(stmt)
+
     def visit(block: list[ast.stmt], top: bool, elif_chain: bool = False) -> None:
         b = id(block)
         for i, stmt in enumerate(block):
@@ -906,7 +944,7 @@ def unread_of(m: _Module) -> list[tuple[int, int, str]]:
                 continue  # the docstring: where a new import goes depends on it
             is_elif = elif_chain and t is ast.If and i == 0 and len(block) == 1 and \
                 lines[stmt.lineno - 1].lstrip().startswith(b"elif")
-            if is_elif or holds_site(stmt):
+            if is_elif or opened(stmt):
                 if not is_elif:
                     idents, bound, reads = m.own.get(stmt, empty)  # its own: the header's
                     read.update(reads)

@@ -299,6 +299,22 @@ FAST_CASES = {
         "def f():\n    import keras\n    return keras\n\nmodel.fit(X, y, nb_epoch=3)\n"),
     "a method call above the first Keras import": (
         "x = model.save_weights(path)\nfrom keras.models import Sequential\ny = model.save_weights(path)\n"),
+    "a model method on a relative import's object": (
+        "from .nets import model\nimport keras\nmodel.fit(X, y, nb_epoch=3)\nmodel.fit(X, y, nb_epoch=3, epochs=3)\n"),
+    "a receiver imported inside try": (
+        "try:\n    import numpy as np\nexcept ImportError:\n    np = None\nnp.fit(x, nb_epoch=2)\n"),
+    "a receiver reached through a module's attribute": (
+        "import numpy as np\nimport keras\nnp.random.fit(X, nb_epoch=2, epochs=2)\nnp.a.save_weights(p)\n"),
+    "a removed layer called in a branch above its import": (
+        "if 1:\n    x = SReLU()\nfrom keras.layers import SReLU\n"),
+    "an attribute of a call's result": (
+        "from keras import backend as K\nx = K.sum(y).attr\n"),
+    "a star import inside try": (
+        "try:\n    from keras.layers import *\nexcept ImportError:\n    pass\n\n"
+        "def f():\n    return 1\n\nx = Convolution2D(8, 3, 3)\n"),
+    "a module imported inside try, then called like a model": (
+        "try:\n    import model\nexcept ImportError:\n    pass\n\ndef f():\n    return 1\n\n"
+        "from keras.models import Sequential\nmodel.predict_classes(X)\n"),
     "a line separator before a skipped call": (
         "from keras.layers import Dense\n\ndef g():\n    s = 'a\u2028b'\n    return s\n\n"
         "x = Dense(output_dim=3)  # kmigrate: skip\ny = Dense(output_dim=4)\n"),
