@@ -67,6 +67,8 @@ class _Facts:
         self.seeds = _seeds(rs)
         self.relevant = frozenset(n.encode() for n in self.seeds | set(self.methods) | _MODEL_FACTORIES
                                   | {"batch_size"})
+        # the last name of everything a rule reads a call of: a spelling, a function, a removed name, a method
+        self.call_names = self.seeds | set(self.methods)
 
 
 # the identifiers in a run of source lines, as runs of [A-Za-z0-9_] (a token that starts with a digit
@@ -184,7 +186,16 @@ class _Module:
         # in source order, as the engine visits them: what a call records for the module (a renamed
         # weights file) is read by the calls after it
         self.calls.sort(key=lambda c: (c[0].lineno, c[0].col_offset))
+        call_names = self.f.call_names
+        imported = self.imported
         for node, parent, grand, siblings, stmt in self.calls:
+            func = node.func
+            if type(func) is ast.Attribute:
+                if func.attr not in call_names:
+                    continue  # no rule reads a call of that name, whatever the receiver
+            elif func.id not in call_names and not any(q.rsplit(".", 1)[-1] in call_names
+                                                       for q in imported.get(func.id, ())):
+                continue  # nor of a name that is not, and is not imported as, one a rule knows
             try:
                 self.check_call(node, parent, grand, siblings)
             except _Deferred:
@@ -300,7 +311,8 @@ class _Module:
             self.walk(node.func, node, parent, depth, siblings)
             self.in_args += 1  # names read as arguments: the engine may follow their bindings
             for item in node.args:
-                self.walk(item, node, parent, depth, node.args)
+                if type(item) is not ast.Constant:
+                    self.walk(item, node, parent, depth, node.args)
             for item in node.keywords:
                 self.walk(item, node, parent, depth, node.keywords)
             self.in_args -= 1
@@ -347,13 +359,13 @@ class _Module:
                 self.other.add(node.rest)
                 self.idents.add(node.rest)
                 self.bound.add(node.rest)
-        for name in fields:
+        for name in fields:  # a constant holds nothing to record: not visited
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:
-                    if isinstance(item, ast.AST):
+                    if isinstance(item, ast.AST) and type(item) is not ast.Constant:
                         self.walk(item, node, parent, depth, value)
-            elif isinstance(value, ast.AST):
+            elif isinstance(value, ast.AST) and type(value) is not ast.Constant:
                 self.walk(value, node, parent, depth, siblings)
         if statement:
             self.stmt, self.idents, self.bound, self.reads, self.in_args = outer
