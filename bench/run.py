@@ -123,15 +123,16 @@ def main() -> int:
         work = tmp / "work"
         n = args.runs
 
-        # -j 1 and -j 2 take turns, so that a burst of other load on the machine hits both alike
-        j1_runs, j2_walls = [], []
+        # -j 1, -j 2 and the libcst baseline take turns, so that a burst of other load hits all alike
+        j1_runs, j2_walls, cst_runs = [], [], []
         for _ in range(n):
             j1_runs.append(run(KMIGRATE + ["-j", "1", str(fresh(tmp / "keras1", work))]))
             j2_walls.append(run(KMIGRATE + ["-j", "2", str(fresh(tmp / "keras1", work))])[1])
+            cst_runs.append(run([PY, "-c", LIBCST, str(tmp / "keras1")])[0])
         mine = statistics.median(r[0] for r in j1_runs)
         j1 = statistics.median(r[1] for r in j1_runs)
         j2 = statistics.median(j2_walls)
-        cst_base = median(n, [PY, "-c", LIBCST, str(tmp / "keras1")])
+        cst_base = statistics.median(cst_runs)
         r = mine / cst_base
         row(f"Keras 1 tree ({len(k1)} files, {size / 1e6:.1f} MB): rewrite -j 1 vs libcst parse+print",
             mine, cst_base, f"{r:.2f}x", "<= 1.50x", r <= 1.5)
